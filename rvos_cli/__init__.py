@@ -1,0 +1,3 @@
+"""rvos: command-line video object segmentation."""
+
+__version__ = "0.1.0"

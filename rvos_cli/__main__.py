@@ -1,0 +1,3 @@
+from rvos_cli.cli import main
+
+main()

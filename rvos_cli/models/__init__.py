@@ -1,0 +1,1 @@
+"""Networks, their checkpoint loaders and their pre/post-processing. No I/O beyond reading weights."""

@@ -1,0 +1,81 @@
+"""Reading and checking official checkpoints without ever unpickling arbitrary objects."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Mapping
+
+import torch
+
+from rvos_cli.errors import CheckpointError
+
+# Wrappers the official trainers put around the state dict, in the order they are tried.
+WRAPPER_KEYS = ("model_state_dict", "state_dict", "network", "model")
+
+
+def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """Load a `.safetensors` file (memory-mapped) or a torch checkpoint with `weights_only=True`."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist; pass an existing file or install weights with `rvos download`")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        try:
+            return load_file(str(path))
+        except Exception as exc:
+            raise CheckpointError(f"{path} is not a readable safetensors file ({exc}); download it again") from None
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True, mmap=zipfile.is_zipfile(path))
+    except pickle.UnpicklingError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unsupported content"
+        raise CheckpointError(
+            f"{path} holds objects other than tensors and was not unpickled for safety ({first[:160]}); "
+            "use the official checkpoint or convert it with `rvos download NAME --from FILE`"
+        ) from None
+    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as exc:
+        raise CheckpointError(f"{path} is not a readable checkpoint (truncated or corrupt: {str(exc)[:160]}); download it again") from None
+    return unwrap_state_dict(obj, str(path))
+
+
+def unwrap_state_dict(obj, origin: str = "checkpoint") -> dict[str, torch.Tensor]:
+    """Return the name->tensor mapping inside an official checkpoint dict."""
+    if not isinstance(obj, Mapping):
+        raise CheckpointError(f"{origin} does not hold a state dict (found {type(obj).__name__})")
+    for key in WRAPPER_KEYS:
+        inner = obj.get(key)
+        if isinstance(inner, Mapping) and any(isinstance(v, torch.Tensor) for v in inner.values()):
+            obj = inner
+            break
+    tensors = {k: v for k, v in obj.items() if isinstance(v, torch.Tensor)}
+    if not tensors:
+        raise CheckpointError(f"{origin} holds no tensors; it is not a model checkpoint")
+    return tensors
+
+
+def check_state_dict(
+    state: Mapping[str, torch.Tensor],
+    expected: Mapping[str, tuple[int, ...]],
+    model: str,
+    optional: tuple[str, ...] = (),
+    origin: str = "checkpoint",
+) -> None:
+    """Raise one clear CheckpointError naming the first few missing, unexpected or mis-shaped keys."""
+    missing = [k for k in expected if k not in state and k not in optional]
+    unexpected = [k for k in state if k not in expected and k not in optional]
+    wrong = [
+        f"{k} {tuple(state[k].shape)} != {tuple(expected[k])}"
+        for k in expected
+        if k in state and tuple(state[k].shape) != tuple(expected[k])
+    ]
+    if not (missing or unexpected or wrong):
+        return
+    parts = []
+    for label, items in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong)):
+        if items:
+            shown = ", ".join(items[:3]) + (f" (+{len(items) - 3} more)" if len(items) > 3 else "")
+            parts.append(f"{len(items)} {label}: {shown}")
+    raise CheckpointError(f"{origin} is not a {model} checkpoint: " + "; ".join(parts))

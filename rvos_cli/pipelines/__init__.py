@@ -1,0 +1,1 @@
+"""Glue between video and models: windows, batching, device and precision."""
