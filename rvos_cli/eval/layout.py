@@ -1,0 +1,93 @@
+"""Finding ground-truth and prediction frames on disk and checking that they line up.
+
+DAVIS layout: `<root>/<video>/<frame>.png`, or a single video's folder of PNGs.
+Referring layout: `<root>/<video>/<query>/<frame>.png`, or a single video's query folders.
+A prediction frame is the file with the ground-truth frame's name in the matching folder.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from rvos_cli.errors import InputError
+from rvos_cli.video.palette import read_label_png
+
+
+@dataclass
+class Track:
+    """The ground-truth frames of one video (DAVIS) or one query (referring), and where
+    the matching predictions live."""
+
+    video: str
+    query: str | None
+    gt_frames: list[Path]
+    pred_dir: Path
+
+    def pred_frame(self, gt_frame: Path) -> Path:
+        """The prediction answering `gt_frame`; exit 2 when it is missing."""
+        pred = self.pred_dir / gt_frame.name
+        if not pred.is_file():
+            raise InputError(f"prediction frame {pred} is missing (ground truth {gt_frame}); "
+                             "write one PNG per ground-truth frame, with the same name")
+        return pred
+
+
+def read_mask(path: Path) -> np.ndarray:
+    """int32 [H, W] ids of a palette, grayscale id or 0/255 PNG (0/255 reads as 0/1)."""
+    return read_label_png(path)
+
+
+def read_pair(gt_frame: Path, pred_frame: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(gt ids, pred ids) of one frame, both int32 [H, W]; exit 2 when the sizes differ."""
+    gt, pred = read_mask(gt_frame), read_mask(pred_frame)
+    if gt.shape != pred.shape:
+        raise InputError(f"prediction {pred_frame} is {pred.shape[1]}x{pred.shape[0]} but ground truth {gt_frame} "
+                         f"is {gt.shape[1]}x{gt.shape[0]}; predictions must have the ground truth's size")
+    return gt, pred
+
+
+def _pngs(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() == ".png" and p.is_file())
+
+
+def _subfolders(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def _check_roots(pred_root: Path, gt_root: Path) -> None:
+    for root, role in ((gt_root, "ground-truth"), (pred_root, "prediction")):
+        if not root.is_dir():
+            raise InputError(f"{role} folder {root} does not exist; pass a folder of PNG masks")
+
+
+def _video_tracks(video: str, gt_dir: Path, pred_dir: Path) -> list[Track]:
+    return [Track(video, query.name, _pngs(query), pred_dir / query.name)
+            for query in _subfolders(gt_dir) if _pngs(query)]
+
+
+def davis_tracks(pred_root: Path, gt_root: Path) -> list[Track]:
+    """One Track per video; a GT folder holding PNGs is a single video named after the folder."""
+    _check_roots(pred_root, gt_root)
+    if _pngs(gt_root):
+        return [Track(gt_root.resolve().name, None, _pngs(gt_root), pred_root)]
+    tracks = [Track(folder.name, None, _pngs(folder), pred_root / folder.name)
+              for folder in _subfolders(gt_root) if _pngs(folder)]
+    if not tracks:
+        raise InputError(f"no PNG masks in {gt_root}; expected <video>/<frame>.png or a folder of <frame>.png "
+                         "(for <video>/<query>/<frame>.png pass --referring)")
+    return tracks
+
+
+def referring_tracks(pred_root: Path, gt_root: Path) -> list[Track]:
+    """One Track per (video, query); a GT folder of query folders is a single video."""
+    _check_roots(pred_root, gt_root)
+    tracks = _video_tracks(gt_root.resolve().name, gt_root, pred_root)
+    if not tracks:
+        tracks = [track for folder in _subfolders(gt_root)
+                  for track in _video_tracks(folder.name, folder, pred_root / folder.name)]
+    if not tracks:
+        raise InputError(f"no PNG masks in {gt_root}; expected <video>/<query>/<frame>.png for --referring")
+    return tracks

@@ -1,0 +1,66 @@
+"""Image normalisation, padding to the network stride and resizing to the processing resolution."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+IMAGE_MEAN = (0.485, 0.456, 0.406)
+IMAGE_STD = (0.229, 0.224, 0.225)
+STRIDE = 16
+
+
+def normalize(image: np.ndarray) -> Tensor:
+    """HxWx3 uint8 RGB -> [1,3,H,W] float32, ImageNet-normalised."""
+    x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float() / 255
+    mean = torch.tensor(IMAGE_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGE_STD).view(1, 3, 1, 1)
+    return (x - mean) / std
+
+
+def pad_to_stride(x: Tensor, stride: int = STRIDE) -> tuple[Tensor, tuple[int, int, int, int]]:
+    """Zero-pad the last two dims to multiples of `stride`, the smaller half on top/left.
+
+    Returns the padded tensor and `pad` = (left, right, top, bottom).
+    """
+    h, w = x.shape[-2:]
+    dh, dw = -h % stride, -w % stride
+    pad = (dw // 2, dw - dw // 2, dh // 2, dh - dh // 2)
+    return F.pad(x, pad), pad
+
+
+def unpad(x: Tensor, pad: tuple[int, int, int, int]) -> Tensor:
+    left, right, top, bottom = pad
+    return x[..., top : x.shape[-2] - bottom, left : x.shape[-1] - right]
+
+
+def processing_size(height: int, width: int, shorter_side: int) -> tuple[int, int]:
+    """(H, W) with the shorter side resized to `shorter_side` (0 keeps the size), as torchvision's Resize(int)."""
+    if shorter_side <= 0 or min(height, width) == shorter_side:
+        return height, width
+    if height <= width:
+        return shorter_side, int(shorter_side * width / height)
+    return int(shorter_side * height / width), shorter_side
+
+
+def resize_image(x: Tensor, size: tuple[int, int]) -> Tensor:
+    """Bicubic resize of a normalised [B,3,H,W] image (the YouTube-VOS evaluation resizes after normalising)."""
+    if tuple(x.shape[-2:]) == tuple(size):
+        return x
+    return F.interpolate(x, size=size, mode="bicubic", align_corners=False)
+
+
+def resize_labels(labels: Tensor, size: tuple[int, int]) -> Tensor:
+    """Nearest resize of an integer label map [H,W]."""
+    if tuple(labels.shape[-2:]) == tuple(size):
+        return labels
+    return F.interpolate(labels[None, None].float(), size=size, mode="nearest-exact")[0, 0].to(labels.dtype)
+
+
+def resize_probs(probs: Tensor, size: tuple[int, int]) -> Tensor:
+    """Bilinear resize of probabilities [C,H,W] back to the output size."""
+    if tuple(probs.shape[-2:]) == tuple(size):
+        return probs
+    return F.interpolate(probs[None], size=size, mode="bilinear", align_corners=False)[0]

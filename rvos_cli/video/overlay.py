@@ -1,0 +1,79 @@
+"""Masks drawn over frames: translucent fills with a thin contour in the same colour."""
+
+from __future__ import annotations
+
+import colorsys
+
+import cv2
+import numpy as np
+
+from rvos_cli.video.palette import DAVIS_PALETTE
+
+# Referring queries: 1 blue, 2 red, then further colours far from those and from each other.
+QUERY_COLORS = [(0, 0, 255), (255, 0, 0), (0, 200, 0), (255, 200, 0), (200, 0, 255),
+                (0, 220, 220), (255, 110, 0), (255, 0, 150)]
+
+
+def query_color(index: int) -> tuple[int, int, int]:
+    """RGB colour of query `index` (0-based): 0 blue, 1 red, ...; golden-angle hues after the fixed list."""
+    if index < len(QUERY_COLORS):
+        return QUERY_COLORS[index]
+    hue = (index * 0.618033988749895) % 1.0
+    return tuple(int(round(255 * c)) for c in colorsys.hsv_to_rgb(hue, 0.9, 0.95))
+
+
+def _contour_width(height: int, width: int) -> int:
+    return max(1, round(min(height, width) / 480))
+
+
+def _boundary(mask: np.ndarray, thickness: int) -> np.ndarray:
+    """Pixels of `mask` that touch a pixel outside it (4-neighbourhood), thickened inwards."""
+    mask = mask.astype(np.uint8)
+    kernel = cv2.getStructuringElement(cv2.MORPH_CROSS, (2 * thickness + 1, 2 * thickness + 1))
+    inner = cv2.erode(mask, kernel, borderType=cv2.BORDER_REPLICATE)
+    return (mask > 0) & (inner == 0)
+
+
+def _paint(out: np.ndarray, frame: np.ndarray, mask: np.ndarray, color, alpha: float, thickness: int) -> None:
+    color = np.asarray(color, np.float32)
+    out[mask] = (1 - alpha) * frame[mask].astype(np.float32) + alpha * color
+    out[_boundary(mask, thickness)] = color
+
+
+def overlay_labels(frame: np.ndarray, labels: np.ndarray, alpha: float = 0.6) -> np.ndarray:
+    """frame [H, W, 3] uint8 RGB, labels [H, W] ids -> [H, W, 3] uint8 with DAVIS palette colours per id."""
+    out = frame.astype(np.float32)
+    thickness = _contour_width(*labels.shape)
+    for object_id in np.unique(labels):
+        if object_id:
+            _paint(out, frame, labels == object_id, DAVIS_PALETTE[object_id], alpha, thickness)
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+
+def overlay_masks(frame: np.ndarray, masks: np.ndarray, colors=None, alpha: float = 0.6,
+                  legend: list[str] | None = None) -> np.ndarray:
+    """frame [H, W, 3] uint8 RGB, masks [Q, H, W] 0/1 -> [H, W, 3] uint8; query q in `colors[q]` or query_color(q).
+
+    `legend`: one text per query, written in its colour on a dark band at the top of the frame.
+    """
+    colors = colors or [query_color(q) for q in range(len(masks))]
+    out = frame.astype(np.float32)
+    thickness = _contour_width(*frame.shape[:2])
+    for mask, color in zip(masks, colors):
+        _paint(out, frame, mask > 0, color, alpha, thickness)
+    out = np.clip(out + 0.5, 0, 255).astype(np.uint8)
+    if legend:
+        _draw_legend(out, legend, colors)
+    return out
+
+
+def _draw_legend(image: np.ndarray, texts: list[str], colors) -> None:
+    height, width = image.shape[:2]
+    scale = max(0.35, width / 1280)
+    line = int(round(24 * scale)) + 4
+    band = min(height, line * len(texts) + 4)
+    image[:band] = (image[:band] * 0.4).astype(np.uint8)
+    for row, (text, color) in enumerate(zip(texts, colors)):
+        origin = (6, 4 + line * (row + 1) - int(6 * scale))
+        cv2.putText(image, text, origin, cv2.FONT_HERSHEY_SIMPLEX, 0.7 * scale, tuple(int(c) for c in color),
+                    max(1, int(round(2 * scale))), cv2.LINE_AA)

@@ -1,0 +1,251 @@
+"""Streaming video input: a video file decoded by OpenCV, or a directory of frames.
+
+Only the current frame is in memory. Opening a source runs one decode pass over the kept
+span, so the frame count is exact and a truncated file fails before any output is written.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # libav's own complaints would break "one line per error"
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+
+from rvos_cli.errors import InputError  # noqa: E402
+from rvos_cli.video.ffmpeg import has_audio, stream_kinds  # noqa: E402
+from rvos_cli.video.timecode import format_time, parse_time  # noqa: E402
+
+cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+
+FRAME_EXTENSIONS = (".jpg", ".jpeg", ".png")
+DEFAULT_FRAMES_FPS = 24.0
+MIN_SIDE = 2
+# Containers such as mkv estimate their frame count from the duration; allow that much slack.
+FRAME_COUNT_SLACK = 0.05
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What was opened and which span is kept. width/height are those of the delivered (rotated) frames."""
+
+    path: Path
+    is_frames_dir: bool
+    fps: float
+    width: int
+    height: int
+    num_frames: int
+    start: float  # seconds, time of the first kept frame
+    end: float  # seconds, end of the kept span (start + num_frames / fps)
+    names: list[str] = field(default_factory=list)  # output stems, one per kept frame
+    has_audio: bool = False
+
+
+@dataclass(frozen=True)
+class Span:
+    """Kept frame indices [first, stop); stop None means up to the end of the video."""
+
+    first: int
+    stop: int | None
+    limited_by_max_seconds: bool
+
+
+@dataclass(frozen=True)
+class Trim:
+    """The requested span in seconds; `end` None keeps at most `max_seconds` (0 = all)."""
+
+    start: float | None
+    end: float | None
+    max_seconds: float
+
+    def span(self, fps: float) -> Span:
+        start = self.start or 0.0
+        if self.end is not None and self.end <= start:
+            raise InputError(f"--end {self.end:g} s is not after --start {start:g} s; choose a later --end")
+        first = math.ceil(start * fps - 1e-6)  # frame i shows at i / fps
+        if self.end is not None:
+            return Span(first, math.ceil(self.end * fps - 1e-6), False)
+        if self.max_seconds > 0:
+            return Span(first, math.ceil((start + self.max_seconds) * fps - 1e-6), True)
+        return Span(first, None, False)
+
+
+def natural_key(name: str) -> list:
+    """Sort key that orders 2.jpg before 10.jpg."""
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
+
+
+def to_rgb(image: np.ndarray) -> np.ndarray:
+    """HxWx3 uint8 RGB from OpenCV's BGR, BGRA or grayscale."""
+    if image.dtype != np.uint8:
+        image = cv2.convertScaleAbs(image, alpha=255.0 / np.iinfo(image.dtype).max)
+    if image.ndim == 2 or image.shape[2] == 1:
+        return cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
+    if image.shape[2] == 4:
+        return cv2.cvtColor(image, cv2.COLOR_BGRA2RGB)
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def _check_size(frame: np.ndarray, path: Path) -> None:
+    height, width = frame.shape[:2]
+    if min(height, width) < MIN_SIDE:
+        raise InputError(f"{path} has {width}x{height} frames; a video needs at least {MIN_SIDE}x{MIN_SIDE} pixels")
+
+
+class VideoSource:
+    """Iterate `for index, frame in source` over the kept frames (HxWx3 uint8 RGB), as often as needed."""
+
+    info: VideoInfo
+
+    def __len__(self) -> int:
+        return self.info.num_frames
+
+    def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
+        return enumerate(self._frames())
+
+    def _frames(self) -> Iterator[np.ndarray]:
+        raise NotImplementedError
+
+
+class VideoFileSource(VideoSource):
+    def __init__(self, path: Path, fps: float | None, trim: Trim, reporter=None):
+        capture = self._open(path)
+        try:
+            video_fps = capture.get(cv2.CAP_PROP_FPS)
+            if not (math.isfinite(video_fps) and video_fps > 0):
+                video_fps = fps or DEFAULT_FRAMES_FPS  # no usable rate in the file
+            declared = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+            span = trim.span(video_fps)
+            first_frame, kept, more = self._scan(capture, path, video_fps, span, declared)
+        finally:
+            capture.release()
+        _check_size(first_frame, path)
+        if more and span.limited_by_max_seconds and reporter is not None:
+            total = f"{declared / video_fps:.2f} s" if declared > 0 else "longer"
+            reporter.warn(f"kept {format_time(span.first / video_fps)}-{format_time((span.first + kept) / video_fps)} "
+                          f"({kept / video_fps:.2f} s) of the {total} video; use --max-seconds 0 or --end to keep more")
+        height, width = first_frame.shape[:2]
+        self.info = VideoInfo(path=path, is_frames_dir=False, fps=video_fps, width=width, height=height,
+                              num_frames=kept, start=span.first / video_fps, end=(span.first + kept) / video_fps,
+                              names=[f"{i:05d}" for i in range(kept)], has_audio=has_audio(path))
+        self._first = span.first
+
+    @staticmethod
+    def _open(path: Path) -> cv2.VideoCapture:
+        capture = cv2.VideoCapture(os.fspath(path), cv2.CAP_FFMPEG)
+        if not capture.isOpened():
+            kinds = stream_kinds(path)
+            if kinds and "Video" not in kinds:
+                raise InputError(f"{path} has no video stream (zero frames); pass a video file with pictures")
+            raise InputError(f"cannot decode {path}: not a video OpenCV can read, or a truncated file; "
+                             "check the file or re-encode it to H.264 MP4")
+        capture.set(cv2.CAP_PROP_ORIENTATION_AUTO, 1)  # phone videos: apply the rotation metadata
+        return capture
+
+    @staticmethod
+    def _scan(capture, path: Path, fps: float, span: Span, declared: int) -> tuple[np.ndarray, int, bool]:
+        """Decode up to the kept span's end: (first kept frame, kept count, whether the video goes on)."""
+        skipped = 0
+        while skipped < span.first and capture.grab():
+            skipped += 1
+        ok, first_frame = capture.read() if skipped == span.first else (False, None)
+        if not ok and skipped == 0:
+            if declared > 0:
+                raise InputError(f"{path} is truncated or corrupted: none of its {declared} frames decode; "
+                                 "use a complete copy or re-encode it")
+            raise InputError(f"{path} has no frames OpenCV can decode (zero frames); check the file or re-encode it")
+        if not ok:
+            raise InputError(f"--start {span.first / fps:.3f} s is after the end of {path} "
+                             f"({skipped / fps:.3f} s); choose an earlier --start")
+        kept = 1
+        while (span.stop is None or span.first + kept < span.stop) and capture.grab():
+            kept += 1
+        if span.stop is not None and span.first + kept == span.stop:
+            return first_frame, kept, capture.grab()
+        if declared > (span.first + kept) * (1 + FRAME_COUNT_SLACK) + 1:
+            raise InputError(f"{path} is truncated or corrupted: only {span.first + kept} of its {declared} "
+                             "frames decode; use a complete copy or re-encode it")
+        return first_frame, kept, False
+
+    def _frames(self) -> Iterator[np.ndarray]:
+        capture = self._open(self.info.path)
+        try:
+            for _ in range(self._first):
+                capture.grab()
+            for index in range(self.info.num_frames):
+                ok, frame = capture.read()
+                if not ok:
+                    raise InputError(f"{self.info.path} stopped decoding at frame {index}; "
+                                     "check the file or re-encode it")
+                yield to_rgb(frame)
+        finally:
+            capture.release()
+
+
+class FramesDirSource(VideoSource):
+    def __init__(self, path: Path, fps: float | None, trim: Trim, reporter=None):
+        files = sorted((p for p in path.iterdir() if p.suffix.lower() in FRAME_EXTENSIONS and p.is_file()),
+                       key=lambda p: natural_key(p.name))
+        if not files:
+            raise InputError(f"frames directory {path} has no .jpg, .jpeg or .png files; "
+                             "put the frames there or pass a video file")
+        fps = fps or DEFAULT_FRAMES_FPS
+        span = trim.span(fps)
+        if span.first >= len(files):
+            raise InputError(f"--start {span.first / fps:.3f} s is after the end of {path} "
+                             f"({len(files)} frames at {fps:g} fps = {len(files) / fps:.3f} s); "
+                             "choose an earlier --start")
+        kept = files[span.first:span.stop]
+        if span.limited_by_max_seconds and span.stop < len(files) and reporter is not None:
+            reporter.warn(f"kept frames {span.first}-{span.first + len(kept) - 1} "
+                          f"({len(kept) / fps:.2f} s at {fps:g} fps) "
+                          f"of {len(files)}; use --max-seconds 0 or --end to keep more")
+        first_frame = self._read(kept[0])
+        _check_size(first_frame, kept[0])
+        height, width = first_frame.shape[:2]
+        self.files = kept
+        self.info = VideoInfo(path=path, is_frames_dir=True, fps=fps, width=width, height=height,
+                              num_frames=len(kept), start=span.first / fps, end=(span.first + len(kept)) / fps,
+                              names=[p.stem for p in kept], has_audio=False)
+
+    @staticmethod
+    def _read(path: Path) -> np.ndarray:
+        # IMREAD_COLOR applies EXIF rotation and converts grayscale, alpha and 16-bit images to 8-bit BGR.
+        image = cv2.imdecode(np.fromfile(path, np.uint8), cv2.IMREAD_COLOR) if path.stat().st_size else None
+        if image is None:
+            raise InputError(f"frame {path} is not an image OpenCV can read; fix or remove it")
+        return to_rgb(image)
+
+    def _frames(self) -> Iterator[np.ndarray]:
+        for file in self.files:
+            frame = self._read(file)
+            if frame.shape[:2] != (self.info.height, self.info.width):
+                raise InputError(f"frame {file} is {frame.shape[1]}x{frame.shape[0]} but the first frame is "
+                                 f"{self.info.width}x{self.info.height}; all frames must have one size")
+            yield frame
+
+
+def open_video(path: str | os.PathLike, fps: float | None = None, start: str | float | None = None,
+               end: str | float | None = None, max_seconds: float = 10.0, reporter=None) -> VideoSource:
+    """Open a video file or a frames directory and fix the kept span.
+
+    start/end: seconds or `[hh:]mm:ss[.ms]`; without `end` at most `max_seconds` are kept (0 = all).
+    Raises InputError for anything unusable.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"input {path} does not exist; pass a video file or a directory of frames")
+    if fps is not None and not fps > 0:
+        raise InputError(f"--fps {fps:g} must be positive")
+    if max_seconds < 0:
+        raise InputError(f"--max-seconds {max_seconds:g} must be 0 (no limit) or positive")
+    trim = Trim(parse_time(start, "--start"), parse_time(end, "--end"), max_seconds)
+    if path.is_dir():
+        return FramesDirSource(path, fps, trim, reporter)
+    return VideoFileSource(path, fps, trim, reporter)

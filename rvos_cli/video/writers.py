@@ -1,0 +1,151 @@
+"""Atomic outputs: an H.264 MP4 piped through ffmpeg, and folders of per-frame mask PNGs."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import tempfile
+from fractions import Fraction
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from rvos_cli.atomic import atomic_dir, atomic_file
+from rvos_cli.errors import RvosError
+from rvos_cli.video.ffmpeg import ffmpeg_exe
+from rvos_cli.video.outputs import check_output, check_replaceable_dir
+from rvos_cli.video.palette import write_palette_png
+from rvos_cli.video.reader import VideoInfo
+
+
+class Mp4Writer:
+    """H.264 yuv420p MP4 from HxWx3 uint8 RGB frames; odd sizes are padded by one black pixel.
+
+    `audio` is a list of ffmpeg input arguments (e.g. `["-ss", "2", "-t", "3", "-i", "in.mp4"]`)
+    whose first audio stream is encoded to AAC; the arguments should cut it to the video's span.
+    The file appears under its name only when the writer closes without error.
+    """
+
+    def __init__(self, path: str | os.PathLike, width: int, height: int, fps: float, audio: list[str] | None = None):
+        self.path = Path(path)
+        self.size = (height, width)
+        self.fps = fps
+        self.audio = audio
+        self._stack = contextlib.ExitStack()
+        self._process: subprocess.Popen | None = None
+
+    def _command(self, tmp: Path) -> list[str]:
+        height, width = self.size
+        rate = str(Fraction(self.fps).limit_denominator(1001))
+        command = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y",
+                   "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-r", rate, "-i", "-"]
+        if self.audio:
+            command += self.audio
+        command += ["-map", "0:v:0", "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2",
+                    "-c:v", "libx264", "-preset", "veryfast", "-crf", "18", "-pix_fmt", "yuv420p", "-r", rate]
+        if self.audio:
+            command += ["-map", "1:a:0?", "-c:a", "aac", "-b:a", "128k"]
+        return command + ["-movflags", "+faststart", "-f", "mp4", os.fspath(tmp)]
+
+    def __enter__(self) -> "Mp4Writer":
+        tmp = self._stack.enter_context(atomic_file(self.path))
+        self._log = self._stack.enter_context(tempfile.TemporaryFile())
+        self._process = subprocess.Popen(self._command(tmp), stdin=subprocess.PIPE,
+                                         stdout=subprocess.DEVNULL, stderr=self._log)
+        self._stack.callback(self._kill)
+        return self
+
+    def write(self, frame: np.ndarray) -> None:
+        if frame.shape != (*self.size, 3) or frame.dtype != np.uint8:
+            raise ValueError(f"frame must be {self.size[0]}x{self.size[1]}x3 uint8, got {frame.dtype} {frame.shape}")
+        try:
+            self._process.stdin.write(np.ascontiguousarray(frame).tobytes())
+        except BrokenPipeError:
+            self._process.wait()
+            raise self._failure() from None
+
+    def _failure(self) -> RvosError:
+        self._log.seek(0)
+        lines = self._log.read().decode(errors="replace").strip().splitlines()
+        reason = lines[-1] if lines else f"exit code {self._process.returncode}"
+        return RvosError(f"ffmpeg could not write {self.path}: {reason}")
+
+    def _kill(self) -> None:
+        if self._process.poll() is None:
+            self._process.kill()
+            self._process.wait()
+
+    def _finish(self) -> None:
+        self._process.stdin.close()
+        if self._process.wait() != 0:
+            raise self._failure()
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        # Unwinding the stack stops ffmpeg, then renames the file on success or deletes it on error.
+        if exc_type is None:
+            try:
+                self._finish()
+            except BaseException as error:
+                self._stack.__exit__(type(error), error, error.__traceback__)
+                raise
+            self._stack.close()
+        else:
+            self._stack.__exit__(exc_type, exc, tb)
+        return False
+
+
+class OverlayVideoWriter(Mp4Writer):
+    """An MP4 matching a source: its size and frame rate, with the audio of the kept span muxed back."""
+
+    def __init__(self, path: str | os.PathLike, info: VideoInfo):
+        audio = None
+        if info.has_audio:
+            audio = ["-ss", f"{info.start:.6f}", "-t", f"{info.end - info.start:.6f}", "-i", os.fspath(info.path)]
+        super().__init__(path, info.width, info.height, info.fps, audio)
+
+
+class _PngFolderWriter:
+    """A folder of per-frame PNGs that appears under its name only when complete."""
+
+    def __init__(self, out_dir: str | os.PathLike, names: list[str]):
+        self.out_dir = check_output(out_dir, [], "output")
+        check_replaceable_dir(self.out_dir, "output")
+        self.names = names
+        self._stack = contextlib.ExitStack()
+
+    def __enter__(self):
+        self.tmp = self._stack.enter_context(atomic_dir(self.out_dir))
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        return self._stack.__exit__(exc_type, exc, tb)
+
+
+class PaletteWriter(_PngFolderWriter):
+    """`write(index, labels)`: labels [H, W] uint8 ids -> OUT_DIR/<names[index]>.png, mode P, DAVIS palette."""
+
+    def write(self, index: int, labels: np.ndarray) -> None:
+        write_palette_png(self.tmp / f"{self.names[index]}.png", labels)
+
+
+class BinaryMaskWriter(_PngFolderWriter):
+    """`write(index, masks)`: masks [Q, H, W] uint8 0/1 -> OUT_DIR/<q>/<names[index]>.png as 0/255 (q from 0)."""
+
+    def __init__(self, out_dir: str | os.PathLike, names: list[str], queries: int):
+        super().__init__(out_dir, names)
+        self.queries = queries
+
+    def __enter__(self):
+        super().__enter__()
+        for query in range(self.queries):
+            (self.tmp / str(query)).mkdir()
+        return self
+
+    def write(self, index: int, masks: np.ndarray) -> None:
+        if masks.ndim != 3 or masks.shape[0] != self.queries:
+            raise ValueError(f"masks must be [{self.queries}, H, W], got {masks.shape}")
+        for query, mask in enumerate(masks):
+            path = self.tmp / str(query) / f"{self.names[index]}.png"
+            cv2.imwrite(os.fspath(path), (mask > 0).astype(np.uint8) * 255)

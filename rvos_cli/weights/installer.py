@@ -1,0 +1,187 @@
+"""Installing a registry entry into the cache: fetch or copy each file, convert, record.
+
+A file lock per entry makes concurrent `rvos download` processes safe: one installs, the
+others wait and then find the entry installed. The record (installed.json) is written last,
+so an entry is either complete or not installed at all.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import json
+import os
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from filelock import FileLock, Timeout
+
+from rvos_cli.atomic import atomic_file
+from rvos_cli.errors import InputError, MissingWeightsError
+from rvos_cli.weights.cache import RECORD, entry_dir, installed_record, lock_path
+from rvos_cli.weights.fetch import fetch, install_local, sha256_file
+
+CONVERTED = "model.safetensors"
+
+
+def install(
+    entry: dict[str, Any],
+    cache_dir: str | os.PathLike | None = None,
+    sources: list[Path] | None = None,
+    offline: bool = False,
+    keep_original: bool = False,
+    show_progress: bool = False,
+    note: Callable[[str], None] = lambda message: None,
+) -> dict[str, Any]:
+    """Install `entry`; return a summary {name, status, path, checkpoint, files}.
+
+    `sources` are files fetched by hand (`--from`), matched to the entry's files by name
+    (a lone unmatched file is taken as the checkpoint). `offline` forbids the network.
+    """
+    name = entry["name"]
+    local = _match_sources(entry, sources or [])
+    with _entry_lock(name, cache_dir, note):
+        record = installed_record(name, cache_dir)
+        if record is not None and not local:
+            return _summary(name, cache_dir, record, "already installed")
+        if offline:
+            _require_local(entry, cache_dir, local)
+        record = _install_files(entry, cache_dir, local, keep_original, show_progress)
+        return _summary(name, cache_dir, record, "installed")
+
+
+def _require_local(entry, cache_dir, local: dict[str, Path]) -> None:
+    """Offline mode: every file must come from --from or an earlier, verified partial install."""
+    name = entry["name"]
+    folder = entry_dir(name, cache_dir)
+    missing = [f["path"] for f in entry["files"] if f["path"] not in local and not _reusable(folder, f)]
+    if missing:
+        raise MissingWeightsError(
+            f"weights '{name}' are not installed and offline mode forbids downloading {', '.join(missing)}; "
+            f"run `rvos download {name}` with network access, or `rvos download {name} --from FILE`"
+        )
+
+
+def _install_files(entry, cache_dir, local: dict[str, Path], keep_original: bool, show_progress: bool) -> dict[str, Any]:
+    folder = entry_dir(entry["name"], cache_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        files, sources = {}, {}
+        for file in entry["files"]:
+            dest = folder / file["path"]
+            if file["path"] in local:
+                sources[file["path"]] = install_local(local[file["path"]], file, dest)
+            elif _reusable(folder, file):
+                sources[file["path"]] = "cache"
+            else:
+                sources[file["path"]] = fetch(entry["name"], file, dest, show_progress)
+            files[file["path"]] = file["role"]
+        checkpoint = _convert(entry, folder, keep_original, files) if entry["model"] != "none" else None
+    except BaseException:
+        _remove_if_empty(folder)
+        raise
+    record = {
+        "name": entry["name"],
+        "model": entry["model"],
+        "task": entry["task"],
+        "checkpoint": checkpoint,
+        "files": files,
+        "sources": sources,
+        "defaults": entry["defaults"],
+        "installed_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+    with atomic_file(folder / RECORD) as tmp:
+        tmp.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    return record
+
+
+def _convert(entry, folder: Path, keep_original: bool, files: dict[str, str]) -> str:
+    """Turn the downloaded checkpoint into model.safetensors; update `files`; return the name to load."""
+    from rvos_cli.weights.convert import convert_checkpoint, expected_layout  # torch: only when converting
+
+    original = next(f["path"] for f in entry["files"] if f["role"] == "checkpoint")
+    expected, optional = expected_layout(entry["model"])
+    try:
+        convert_checkpoint(folder / original, folder / CONVERTED, expected, optional, model=entry["model"],
+                           metadata={"rvos_entry": entry["name"], "source": original})
+    except BaseException:
+        # A file that is not this model's checkpoint will never become one: do not keep it.
+        (folder / original).unlink(missing_ok=True)
+        raise
+    files[CONVERTED] = "checkpoint"
+    if keep_original:
+        files[original] = "original"
+    else:
+        (folder / original).unlink()
+        del files[original]
+    return CONVERTED
+
+
+def _reusable(folder: Path, file: dict[str, Any]) -> bool:
+    """A file already in place: part of the current installation, or verified by an unfinished one."""
+    path = folder / file["path"]
+    if not path.is_file() or (file["size"] is not None and path.stat().st_size != file["size"]):
+        return False
+    if file["sha256"] is not None:
+        return sha256_file(path) == file["sha256"]
+    record = installed_record(folder.name, folder.parent)
+    return record is not None and file["path"] in record["files"]
+
+
+def _match_sources(entry: dict[str, Any], sources: list[Path]) -> dict[str, Path]:
+    by_name = {Path(f["path"]).name: f["path"] for f in entry["files"]}
+    matched: dict[str, Path] = {}
+    unmatched = []
+    for source in sources:
+        source = Path(source).expanduser()
+        if source.is_dir():
+            matched.update({path: source / name for name, path in by_name.items() if (source / name).is_file()})
+        elif source.name in by_name:
+            matched[by_name[source.name]] = source
+        else:
+            unmatched.append(source)
+    # A lone file under another name (e.g. ModelScope's pytorch_model.pt) is the entry's main file.
+    main = [f["path"] for f in entry["files"] if f["role"] == "checkpoint" or len(entry["files"]) == 1]
+    if len(unmatched) == 1 and len(main) == 1 and main[0] not in matched:
+        matched[main[0]] = unmatched.pop()
+    if unmatched:
+        raise InputError(
+            f"--from {unmatched[0]}: not a file of '{entry['name']}' "
+            f"(expected one of: {', '.join(f['path'] for f in entry['files'])}, or a folder holding them)"
+        )
+    return matched
+
+
+@contextlib.contextmanager
+def _entry_lock(name: str, cache_dir, note: Callable[[str], None]) -> Iterator[None]:
+    """Hold the entry's file lock, telling the user when another process has it."""
+    path = lock_path(name, cache_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(path))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        note(f"waiting for another `rvos download {name}` to finish ...")
+        lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def _remove_if_empty(folder: Path) -> None:
+    try:
+        folder.rmdir()
+    except OSError:
+        pass
+
+
+def _summary(name: str, cache_dir, record: dict[str, Any], status: str) -> dict[str, Any]:
+    folder = entry_dir(name, cache_dir)
+    return {
+        "name": name,
+        "status": status,
+        "path": str(folder),
+        "checkpoint": str(folder / record["checkpoint"]) if record.get("checkpoint") else None,
+        "files": sorted(record["files"]),
+    }

@@ -1,0 +1,133 @@
+"""The weights registry: named weight sets, their files, checksums and mirrors (weights.yaml).
+
+The built-in registry ships inside the package. `RVOS_REGISTRY` and then `--registry FILE`
+add entries or replace built-in ones by name (same schema), which is also how the tests
+point downloads at a local server.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import yaml
+
+from rvos_cli.errors import InputError
+
+BUILTIN_REGISTRY = Path(__file__).resolve().parents[1] / "weights.yaml"
+
+MODELS = ("mttr", "rdevos", "none")
+TASKS = ("refer", "propagate")
+ROLES = ("checkpoint", "tokenizer", "config", "data")
+URL_SCHEMES = ("https://", "http://", "file://", "gdrive://", "modelscope://")
+
+ENTRY_FIELDS = {"model", "task", "description", "files", "defaults", "licence", "accuracy", "train_window"}
+FILE_FIELDS = {"path", "role", "size", "sha256", "urls"}
+SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def load_registry(registry: str | os.PathLike | None = None) -> dict[str, dict[str, Any]]:
+    """Built-in entries, then those of `$RVOS_REGISTRY`, then those of `registry`; later names win."""
+    entries = _read(BUILTIN_REGISTRY)
+    for extra in (os.environ.get("RVOS_REGISTRY"), registry):
+        if extra:
+            entries.update(_read(Path(extra)))
+    return entries
+
+
+def registry_entry(name: str, registry: str | os.PathLike | None = None) -> dict[str, Any]:
+    """The entry called `name`; InputError naming the known entries when there is none."""
+    entries = load_registry(registry)
+    if name not in entries:
+        raise InputError(f"unknown weights '{name}'; known names: {', '.join(sorted(entries))} (see `rvos models`)")
+    return entries[name]
+
+
+def _read(path: Path) -> dict[str, dict[str, Any]]:
+    if not path.is_file():
+        raise InputError(f"registry file {path} does not exist; fix --registry or RVOS_REGISTRY")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise InputError(f"registry file {path} is not valid YAML ({str(exc).splitlines()[0]})") from None
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise InputError(f"registry file {path} must map entry names to entries (see docs/models.md)")
+    return {str(name): _entry(str(name), body, path) for name, body in raw.items()}
+
+
+def _entry(name: str, body: Any, origin: Path) -> dict[str, Any]:
+    where = f"registry {origin}, entry '{name}'"
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
+        raise InputError(f"{where}: names may use letters, digits, '.', '_' and '-' only")
+    if not isinstance(body, dict):
+        raise InputError(f"{where}: must be a mapping with model, files, ...")
+    _no_unknown(body, ENTRY_FIELDS, where)
+    model = body.get("model")
+    if model not in MODELS:
+        raise InputError(f"{where}: model must be one of {', '.join(MODELS)} (got {model!r})")
+    task = body.get("task")
+    if task is not None and task not in TASKS:
+        raise InputError(f"{where}: task must be one of {', '.join(TASKS)} (got {task!r})")
+    if model != "none" and task is None:
+        raise InputError(f"{where}: task is required for model {model}")
+    files = body.get("files")
+    if not isinstance(files, list) or not files:
+        raise InputError(f"{where}: files must be a non-empty list")
+    files = [_file(item, f"{where}, files[{i}]") for i, item in enumerate(files)]
+    paths = [f["path"] for f in files]
+    if len(set(paths)) != len(paths):
+        raise InputError(f"{where}: two files share a path")
+    checkpoints = [f for f in files if f["role"] == "checkpoint"]
+    if model != "none" and len(checkpoints) != 1:
+        raise InputError(f"{where}: model {model} needs exactly one file with role checkpoint")
+    defaults = body.get("defaults") or {}
+    if not isinstance(defaults, dict):
+        raise InputError(f"{where}: defaults must be a mapping of option -> value")
+    return {
+        "name": name,
+        "model": model,
+        "task": task,
+        "description": str(body.get("description") or ""),
+        "files": files,
+        "defaults": defaults,
+        "licence": body.get("licence"),
+        "accuracy": body.get("accuracy"),
+        "train_window": body.get("train_window"),
+    }
+
+
+def _file(item: Any, where: str) -> dict[str, Any]:
+    if not isinstance(item, dict):
+        raise InputError(f"{where}: must be a mapping with path, role, size, sha256, urls")
+    _no_unknown(item, FILE_FIELDS, where)
+    path = item.get("path")
+    if not isinstance(path, str) or not path or PurePosixPath(path).is_absolute() or ".." in PurePosixPath(path).parts:
+        raise InputError(f"{where}: path must be a relative file name inside the entry's folder (got {path!r})")
+    role = item.get("role", "data")
+    if role not in ROLES:
+        raise InputError(f"{where}: role must be one of {', '.join(ROLES)} (got {role!r})")
+    size = item.get("size")
+    if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
+        raise InputError(f"{where}: size must be a number of bytes or null (got {size!r})")
+    sha256 = item.get("sha256")
+    if sha256 is not None and not (isinstance(sha256, str) and SHA256.match(sha256.lower())):
+        raise InputError(f"{where}: sha256 must be 64 hex characters or null")
+    urls = item.get("urls")
+    if isinstance(urls, str):
+        urls = [urls]
+    if not isinstance(urls, list) or not urls or not all(isinstance(u, str) for u in urls):
+        raise InputError(f"{where}: urls must be a non-empty list of URLs")
+    for url in urls:
+        if not url.startswith(URL_SCHEMES):
+            raise InputError(f"{where}: unsupported URL {url!r}; use one of {', '.join(URL_SCHEMES)}")
+    return {"path": path, "role": role, "size": size, "sha256": sha256.lower() if sha256 else None, "urls": urls}
+
+
+def _no_unknown(body: dict, allowed: set[str], where: str) -> None:
+    unknown = sorted(set(map(str, body)) - allowed)
+    if unknown:
+        raise InputError(f"{where}: unknown field {unknown[0]!r}; allowed: {', '.join(sorted(allowed))}")

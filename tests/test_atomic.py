@@ -1,0 +1,53 @@
+import os
+import stat
+
+import pytest
+
+from rvos_cli.atomic import atomic_dir, atomic_file
+
+
+def _mode(path):
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def test_atomic_file_appears_only_on_success_with_umask_permissions(tmp_path):
+    target = tmp_path / "out.txt"
+    old = os.umask(0o022)
+    try:
+        with atomic_file(target) as tmp:
+            tmp.write_text("done")
+            assert not target.exists()
+    finally:
+        os.umask(old)
+    assert target.read_text() == "done"
+    assert _mode(target) == 0o644
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.txt"]
+
+
+def test_atomic_file_removed_on_error_and_interrupt(tmp_path):
+    for exc in (RuntimeError("boom"), KeyboardInterrupt()):
+        with pytest.raises(type(exc)):
+            with atomic_file(tmp_path / "out.bin") as tmp:
+                tmp.write_bytes(b"half")
+                raise exc
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_atomic_dir_replaces_existing_only_when_complete(tmp_path):
+    target = tmp_path / "masks"
+    target.mkdir()
+    (target / "old.png").write_bytes(b"old")
+    with pytest.raises(RuntimeError):
+        with atomic_dir(target) as tmp:
+            (tmp / "new.png").write_bytes(b"new")
+            raise RuntimeError("fail")
+    assert sorted(p.name for p in target.iterdir()) == ["old.png"]
+    old = os.umask(0o022)
+    try:
+        with atomic_dir(target) as tmp:
+            (tmp / "new.png").write_bytes(b"new")
+    finally:
+        os.umask(old)
+    assert sorted(p.name for p in target.iterdir()) == ["new.png"]
+    assert _mode(target) == 0o755
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["masks"]
