@@ -17,7 +17,7 @@ class FlowPropagator:
 
     start(frame [H, W, 3] uint8 RGB, labels [H, W] uint8 ids), then step(frame) -> [H, W] uint8 ids
     for each following frame. Flow is computed with the frame's short side scaled to `size` pixels
-    (never upscaled); labels are warped at full resolution. Pixels failing the forward-backward check
+    (never upscaled; 0 = native); labels are warped at full resolution. Pixels failing the forward-backward check
     become background. An object that disappears is looked for again by template matching
     (see ObjectMemory) and put back where its last good appearance matches well.
     """
@@ -34,7 +34,7 @@ class FlowPropagator:
 
     def _gray(self, frame: np.ndarray) -> np.ndarray:
         gray = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
-        scale = min(1.0, self.size / min(gray.shape))
+        scale = min(1.0, self.size / min(gray.shape)) if self.size else 1.0  # 0 = native resolution
         if scale < 1.0:
             gray = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
         return gray

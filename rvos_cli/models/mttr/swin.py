@@ -1,0 +1,220 @@
+"""Video Swin-T (Liu et al., 2022), stages 1-3, as MTTR uses it as its video backbone.
+
+Only what MTTR keeps of `SwinTransformer3D`: the patch embedding, the first three stages
+and the two patch mergings between them (stored at `downsamples.{0,1}`). Features stay per
+frame (temporal patch size 1) at strides 4, 8 and 16.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+WINDOW = (8, 7, 7)
+SHIFT = (4, 3, 3)  # half a window, used by every second block
+ATTENTION_CHUNK_ELEMENTS = 2**25
+DEPTHS = (2, 2, 6)
+HEADS = (3, 6, 12)
+EMBED_DIM = 96
+
+
+def relative_position_index(window: tuple[int, int, int] = WINDOW) -> torch.Tensor:
+    """[N, N] int64 index into the bias table for all token pairs of a (D, H, W) window, N = D*H*W."""
+    coords = torch.stack(torch.meshgrid(*(torch.arange(w) for w in window), indexing="ij")).flatten(1)
+    relative = (coords[:, :, None] - coords[:, None, :]).permute(1, 2, 0)
+    relative = relative + torch.tensor([w - 1 for w in window])
+    strides = torch.tensor([(2 * window[1] - 1) * (2 * window[2] - 1), 2 * window[2] - 1, 1])
+    return (relative * strides).sum(-1)
+
+
+def effective_window(size, shift):
+    """A dimension no larger than its window gets a window of its own size and no shift."""
+    window = tuple(min(s, w) for s, w in zip(size, WINDOW))
+    shift = tuple(0 if s <= w else sh for s, w, sh in zip(size, WINDOW, shift))
+    return window, shift
+
+
+def window_partition(x: torch.Tensor, window) -> torch.Tensor:
+    """[B, D, H, W, C] -> [B * num_windows, window volume, C], windows in (d, h, w) order."""
+    b, d, h, w, c = x.shape
+    x = x.view(b, d // window[0], window[0], h // window[1], window[1], w // window[2], window[2], c)
+    return x.permute(0, 1, 3, 5, 2, 4, 6, 7).reshape(-1, window[0] * window[1] * window[2], c)
+
+
+def window_reverse(windows: torch.Tensor, window, b: int, d: int, h: int, w: int) -> torch.Tensor:
+    x = windows.view(b, d // window[0], h // window[1], w // window[2], window[0], window[1], window[2], -1)
+    return x.permute(0, 1, 4, 2, 5, 3, 6, 7).reshape(b, d, h, w, -1)
+
+
+@lru_cache(maxsize=32)
+def shifted_window_mask(padded_size, window, shift) -> torch.Tensor:
+    """[num_windows, N, N] additive mask (-100 between tokens from different regions after the cyclic shift)."""
+    img_mask = torch.zeros((1, *padded_size, 1))
+    regions = [(slice(-w), slice(-w, -s), slice(-s, None)) for w, s in zip(window, shift)]
+    count = 0
+    for d in regions[0]:
+        for h in regions[1]:
+            for w in regions[2]:
+                img_mask[:, d, h, w, :] = count
+                count += 1
+    windows = window_partition(img_mask, window).squeeze(-1)
+    mask = windows.unsqueeze(1) - windows.unsqueeze(2)
+    return mask.masked_fill(mask != 0, -100.0).masked_fill(mask == 0, 0.0)
+
+
+class WindowAttention3D(nn.Module):
+    """Multi-head self-attention inside 3D windows with a learned relative position bias.
+
+    In: x [num_windows * B, N, C], optional mask [num_windows, N, N]. Out: [num_windows * B, N, C].
+    """
+
+    def __init__(self, dim: int, num_heads: int, window=WINDOW):
+        super().__init__()
+        self.num_heads = num_heads
+        self.relative_position_bias_table = nn.Parameter(
+            torch.zeros((2 * window[0] - 1) * (2 * window[1] - 1) * (2 * window[2] - 1), num_heads)
+        )
+        self.register_buffer("relative_position_index", relative_position_index(window))
+        self.qkv = nn.Linear(dim, dim * 3)
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        b_, n, c = x.shape
+        q, k, v = self.qkv(x).reshape(b_, n, 3, self.num_heads, c // self.num_heads).permute(2, 0, 3, 1, 4)
+        # The reference slices the full (8,7,7) index instead of recomputing it for smaller windows;
+        # that is only right when just D shrinks, but the released weights were trained with it.
+        index = self.relative_position_index[:n, :n].reshape(-1)
+        bias = self.relative_position_bias_table[index].reshape(n, n, -1).permute(2, 0, 1).unsqueeze(0).to(q.dtype)
+        # Chunks of windows bound the [windows, heads, N, N] attention (1.6 GB for 24 frames at 360x640).
+        step = max(1, ATTENTION_CHUNK_ELEMENTS // (self.num_heads * n * n))
+        out = torch.empty_like(q)
+        for start in range(0, b_, step):
+            rows = slice(start, min(start + step, b_))
+            attn_mask = bias
+            if mask is not None:
+                windows = torch.arange(rows.start, rows.stop, device=mask.device) % mask.shape[0]
+                attn_mask = bias + mask[windows].unsqueeze(1).to(q.dtype)
+            out[rows] = F.scaled_dot_product_attention(q[rows], k[rows], v[rows], attn_mask=attn_mask)
+        return self.proj(out.transpose(1, 2).reshape(b_, n, c))
+
+
+class Mlp(nn.Module):
+    def __init__(self, dim: int, hidden: int):
+        super().__init__()
+        self.fc1 = nn.Linear(dim, hidden)
+        self.act = nn.GELU()
+        self.fc2 = nn.Linear(hidden, dim)
+
+    def forward(self, x):
+        return self.fc2(self.act(self.fc1(x)))
+
+
+class SwinTransformerBlock3D(nn.Module):
+    """(Shifted) window attention + MLP, pre-norm residual. In/out: [B, D, H, W, C]."""
+
+    def __init__(self, dim: int, num_heads: int, shift=(0, 0, 0)):
+        super().__init__()
+        self.shift = shift
+        self.norm1 = nn.LayerNorm(dim)
+        self.attn = WindowAttention3D(dim, num_heads)
+        self.norm2 = nn.LayerNorm(dim)
+        self.mlp = Mlp(dim, 4 * dim)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        x = x + self.windowed_attention(x, mask)
+        return x + self.mlp(self.norm2(x))
+
+    def windowed_attention(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        b, d, h, w, c = x.shape
+        window, shift = effective_window((d, h, w), self.shift)
+        x = self.norm1(x)
+        # Padding comes after norm1 and padded tokens are not masked: they attend as zero vectors.
+        pad = [(-s) % win for s, win in zip((d, h, w), window)]
+        x = F.pad(x, (0, 0, 0, pad[2], 0, pad[1], 0, pad[0]))
+        _, dp, hp, wp, _ = x.shape
+        shifted = any(shift)
+        if shifted:
+            x = torch.roll(x, shifts=tuple(-s for s in shift), dims=(1, 2, 3))
+        windows = self.attn(window_partition(x, window), mask=mask.to(x.device) if shifted else None)
+        x = window_reverse(windows, window, b, dp, hp, wp)
+        if shifted:
+            x = torch.roll(x, shifts=shift, dims=(1, 2, 3))
+        return x[:, :d, :h, :w, :]
+
+
+class BasicLayer(nn.Module):
+    """One Swin stage: blocks alternating regular and shifted windows. In/out: [B, C, D, H, W]."""
+
+    def __init__(self, dim: int, depth: int, num_heads: int):
+        super().__init__()
+        self.blocks = nn.ModuleList(
+            SwinTransformerBlock3D(dim, num_heads, (0, 0, 0) if i % 2 == 0 else SHIFT) for i in range(depth)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _, _, d, h, w = x.shape
+        window, shift = effective_window((d, h, w), SHIFT)
+        padded = tuple(-(-s // win) * win for s, win in zip((d, h, w), window))
+        mask = shifted_window_mask(padded, window, shift)
+        x = x.permute(0, 2, 3, 4, 1)
+        for block in self.blocks:
+            x = block(x, mask)
+        return x.permute(0, 4, 1, 2, 3)
+
+
+class PatchEmbed3D(nn.Module):
+    """Non-overlapping (1,4,4) patches -> 96 channels. In: [B, 3, T, H, W]; out: [B, 96, T, ceil(H/4), ceil(W/4)]."""
+
+    def __init__(self):
+        super().__init__()
+        self.proj = nn.Conv3d(3, EMBED_DIM, kernel_size=(1, 4, 4), stride=(1, 4, 4))
+        self.norm = nn.LayerNorm(EMBED_DIM)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        x = self.proj(F.pad(x, (0, (-w) % 4, 0, (-h) % 4)))
+        return self.norm(x.permute(0, 2, 3, 4, 1)).permute(0, 4, 1, 2, 3)
+
+
+class PatchMerging(nn.Module):
+    """2x2 spatial merge, C -> 2C. In: [B, D, H, W, C]; out: [B, D, ceil(H/2), ceil(W/2), 2C]."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.reduction = nn.Linear(4 * dim, 2 * dim, bias=False)
+        self.norm = nn.LayerNorm(4 * dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[2:4]
+        x = F.pad(x, (0, 0, 0, w % 2, 0, h % 2))
+        x = torch.cat([x[:, :, 0::2, 0::2], x[:, :, 1::2, 0::2], x[:, :, 0::2, 1::2], x[:, :, 1::2, 1::2]], -1)
+        return self.reduction(self.norm(x))
+
+
+class VideoSwinBackbone(nn.Module):
+    """Video Swin-T stages 1-3.
+
+    In: video [T, B, 3, H, W]. Out: three feature maps [T, B, C, h, w] with C = 96, 192, 384 at
+    strides 4, 8, 16 (each taken before its stage's patch merging, without an extra norm).
+    """
+
+    channels = tuple(EMBED_DIM * 2**i for i in range(len(DEPTHS)))
+
+    def __init__(self):
+        super().__init__()
+        self.patch_embed = PatchEmbed3D()
+        self.layers = nn.ModuleList(BasicLayer(c, d, h) for c, d, h in zip(self.channels, DEPTHS, HEADS))
+        self.downsamples = nn.ModuleList(PatchMerging(c) for c in self.channels[:-1])
+
+    def forward(self, video: torch.Tensor) -> list[torch.Tensor]:
+        x = self.patch_embed(video.permute(1, 2, 0, 3, 4))
+        outputs = []
+        for i, layer in enumerate(self.layers):
+            x = layer(x)
+            outputs.append(x.permute(2, 0, 1, 3, 4))
+            if i < len(self.downsamples):
+                x = self.downsamples[i](x.permute(0, 2, 3, 4, 1)).permute(0, 4, 1, 2, 3)
+        return outputs

@@ -1,0 +1,35 @@
+"""RoBERTa's byte-level BPE tokenizer, read from a folder holding vocab.json and merges.txt."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+from rvos_cli.errors import InputError
+
+TOKENIZER_FILES = ("vocab.json", "merges.txt")
+MAX_TOKENS = 512  # RoBERTa-base has 514 positions, two of which are reserved for padding offsets
+
+
+class TextTokenizer:
+    """Texts -> (input_ids [B, L], attention_mask [B, L]), right-padded with <pad> (id 1) to the longest."""
+
+    def __init__(self, folder: str | os.PathLike):
+        from transformers import RobertaTokenizerFast
+
+        folder = Path(folder)
+        missing = [name for name in TOKENIZER_FILES if not (folder / name).is_file()]
+        if missing:
+            raise InputError(
+                f"tokenizer folder {folder} lacks {', '.join(missing)}; pass a folder with vocab.json and merges.txt "
+                "(roberta-base) to --tokenizer, or run `rvos download mttr-ytvos`"
+            )
+        self.tokenizer = RobertaTokenizerFast.from_pretrained(str(folder), local_files_only=True)
+
+    def __call__(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        encoded = self.tokenizer(
+            texts, padding="longest", truncation=True, max_length=MAX_TOKENS, return_tensors="pt"
+        )
+        return encoded["input_ids"], encoded["attention_mask"]

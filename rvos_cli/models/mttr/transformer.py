@@ -1,0 +1,148 @@
+"""MTTR's multimodal transformer: a DETR-style post-norm encoder over video + text tokens and
+an object-query decoder, plus the text encoder whose output joins the video tokens.
+
+Internally everything is batch-first ([batch, sequence, channels]); the reference is
+sequence-first, which computes the same function.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from rvos_cli.models.mttr.position_encoding import sine_position_encoding
+from rvos_cli.models.mttr.text import FeatureResizer, roberta_base
+
+
+class Attention(nn.Module):
+    """Multi-head attention with `nn.MultiheadAttention`'s parameters (q, k, v stacked in `in_proj_weight`).
+
+    In: query [B, Lq, C], key/value [B, Lk, C], key_padding_mask [B, Lk] (True = ignore). Out: [B, Lq, C].
+    """
+
+    def __init__(self, dim: int, num_heads: int):
+        super().__init__()
+        self.num_heads = num_heads
+        self.in_proj_weight = nn.Parameter(torch.empty(3 * dim, dim))
+        self.in_proj_bias = nn.Parameter(torch.empty(3 * dim))
+        self.out_proj = nn.Linear(dim, dim)
+
+    def forward(self, query, key, value, key_padding_mask=None):
+        w_q, w_k, w_v = self.in_proj_weight.chunk(3)
+        b_q, b_k, b_v = self.in_proj_bias.chunk(3)
+        q, k, v = (self.split_heads(F.linear(x, w, b)) for x, w, b in ((query, w_q, b_q), (key, w_k, b_k), (value, w_v, b_v)))
+        mask = None if key_padding_mask is None else ~key_padding_mask[:, None, None, :]
+        x = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        return self.out_proj(x.transpose(1, 2).flatten(2))
+
+    def split_heads(self, x: torch.Tensor) -> torch.Tensor:
+        return x.unflatten(-1, (self.num_heads, -1)).transpose(1, 2)
+
+
+class EncoderLayer(nn.Module):
+    """Post-norm self-attention + ReLU FFN; positions are added to queries and keys only."""
+
+    def __init__(self, dim: int = 256, num_heads: int = 8, ffn_dim: int = 2048):
+        super().__init__()
+        self.self_attn = Attention(dim, num_heads)
+        self.linear1 = nn.Linear(dim, ffn_dim)
+        self.linear2 = nn.Linear(ffn_dim, dim)
+        self.norm1 = nn.LayerNorm(dim)
+        self.norm2 = nn.LayerNorm(dim)
+
+    def forward(self, src, pos, key_padding_mask):
+        q = k = src + pos
+        src = self.norm1(src + self.self_attn(q, k, src, key_padding_mask))
+        return self.norm2(src + self.linear2(F.relu(self.linear1(src))))
+
+
+class DecoderLayer(nn.Module):
+    """Post-norm query self-attention, cross-attention to the memory, ReLU FFN."""
+
+    def __init__(self, dim: int = 256, num_heads: int = 8, ffn_dim: int = 2048):
+        super().__init__()
+        self.self_attn = Attention(dim, num_heads)
+        self.multihead_attn = Attention(dim, num_heads)
+        self.linear1 = nn.Linear(dim, ffn_dim)
+        self.linear2 = nn.Linear(ffn_dim, dim)
+        self.norm1 = nn.LayerNorm(dim)
+        self.norm2 = nn.LayerNorm(dim)
+        self.norm3 = nn.LayerNorm(dim)
+
+    def forward(self, tgt, query_pos, memory, pos, key_padding_mask):
+        q = k = tgt + query_pos
+        tgt = self.norm1(tgt + self.self_attn(q, k, tgt))
+        tgt = self.norm2(tgt + self.multihead_attn(tgt + query_pos, memory + pos, memory, key_padding_mask))
+        return self.norm3(tgt + self.linear2(F.relu(self.linear1(tgt))))
+
+
+class Encoder(nn.Module):
+    def __init__(self, num_layers: int = 3):
+        super().__init__()
+        self.layers = nn.ModuleList(EncoderLayer() for _ in range(num_layers))
+
+    def forward(self, src, pos, key_padding_mask):
+        for layer in self.layers:
+            src = layer(src, pos, key_padding_mask)
+        return src
+
+
+class Decoder(nn.Module):
+    """Returns every layer's output after the shared final LayerNorm: [L, B, N, C]."""
+
+    def __init__(self, num_layers: int = 3, dim: int = 256):
+        super().__init__()
+        self.layers = nn.ModuleList(DecoderLayer() for _ in range(num_layers))
+        self.norm = nn.LayerNorm(dim)
+
+    def forward(self, tgt, query_pos, memory, pos, key_padding_mask):
+        outputs = []
+        for layer in self.layers:
+            tgt = layer(tgt, query_pos, memory, pos, key_padding_mask)
+            outputs.append(self.norm(tgt))
+        return torch.stack(outputs)
+
+
+class MultimodalTransformer(nn.Module):
+    """Joint video-text encoder and object-query decoder, run on each frame separately.
+
+    In: vid_embeds [T, B, C, h, w], vid_pad_mask [T, B, h, w] (True on padding),
+    input_ids / attention_mask [B, S], obj_queries [N, C].
+    Out: hs [L, T, B, N, C] (decoder outputs), vid_memory [T, B, C, h, w] (encoded video tokens).
+    """
+
+    def __init__(self, dim: int = 256):
+        super().__init__()
+        self.dim = dim
+        self.encoder = Encoder()
+        self.decoder = Decoder(dim=dim)
+        self.text_encoder = roberta_base()
+        self.txt_proj = FeatureResizer(self.text_encoder.config.hidden_size, dim)
+
+    def encode_text(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """[B, S] ids -> [B, S, dim] projected RoBERTa features."""
+        hidden = self.text_encoder(
+            input_ids=input_ids, attention_mask=attention_mask, token_type_ids=torch.zeros_like(input_ids)
+        ).last_hidden_state
+        return self.txt_proj(hidden)
+
+    def forward(self, vid_embeds, vid_pad_mask, input_ids, attention_mask, obj_queries):
+        t, b, c, h, w = vid_embeds.shape
+        txt = self.encode_text(input_ids, attention_mask).to(vid_embeds.dtype)
+        txt = txt.unsqueeze(0).expand(t, -1, -1, -1).flatten(0, 1)  # [(t b), S, C]
+        txt_pad_mask = (attention_mask != 1).unsqueeze(0).expand(t, -1, -1).flatten(0, 1)
+
+        vid = vid_embeds.flatten(0, 1).flatten(2).transpose(1, 2)  # [(t b), h*w, C], row-major tokens
+        vid_pad_mask = vid_pad_mask.flatten(0, 1)
+        vid_pos = sine_position_encoding(vid_pad_mask, self.dim).flatten(1, 2).to(vid.dtype)
+
+        src = torch.cat((vid, txt), dim=1)
+        pos = torch.cat((vid_pos, torch.zeros_like(txt)), dim=1)
+        key_padding_mask = torch.cat((vid_pad_mask.flatten(1), txt_pad_mask), dim=1)
+        memory = self.encoder(src, pos, key_padding_mask)
+
+        vid_memory = memory[:, : h * w].transpose(1, 2).reshape(t, b, c, h, w)
+        tgt = torch.zeros(t * b, *obj_queries.shape, dtype=memory.dtype, device=memory.device)
+        hs = self.decoder(tgt, obj_queries.to(memory.dtype), memory, pos, key_padding_mask)
+        return hs.unflatten(1, (t, b)), vid_memory

@@ -1,0 +1,109 @@
+"""`rvos refer` end to end on a synthetic clip with a random-weight checkpoint in the official layout."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from rvos_cli.cli import app
+from rvos_cli.video import open_video
+from rvos_cli.video.synthetic import write_sample
+
+FRAMES, FPS, WIDTH, HEIGHT = 18, 12.0, 96, 64
+
+
+@pytest.fixture(scope="module")
+def assets(tmp_path_factory, fixtures_dir, random_weights):
+    folder = tmp_path_factory.mktemp("refer")
+    manifest = random_weights.load_manifest(fixtures_dir / "mttr" / "manifest.json")
+    torch.save({"model_state_dict": random_weights.random_state_dict(manifest, 1)}, folder / "mttr.pth.tar")
+    tokenizer = folder / "tokenizer"
+    tokenizer.mkdir()
+    vocab = {"<s>": 0, "<pad>": 1, "</s>": 2, "<unk>": 3, "<mask>": 4, "a": 5, "b": 6, "Ġ": 7, "Ġa": 8,
+             "ab": 9, "Ġab": 10, "c": 11, "Ġc": 12}
+    (tokenizer / "vocab.json").write_text(json.dumps(vocab))
+    (tokenizer / "merges.txt").write_text("#version: 0.2\nĠ a\na b\nĠa b\nĠ c\n")
+    write_sample(folder / "clip.mp4", seconds=FRAMES / FPS, fps=FPS, width=WIDTH, height=HEIGHT, audio=False)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def run(assets):
+    args = ["refer", str(assets / "clip.mp4"), "-t", "a b", "-t", "AB  c", "--checkpoint", str(assets / "mttr.pth.tar"),
+            "--tokenizer", str(assets / "tokenizer"), "--size", "64", "--window", "8", "--overlap", "2",
+            "-o", str(assets / "out.mp4"), "--masks", str(assets / "masks"), "--json"]
+    return CliRunner().invoke(app, args)
+
+
+def _masks(folder, query):
+    return np.stack([cv2.imread(str(folder / str(query) / f"{i:05d}.png"), cv2.IMREAD_GRAYSCALE)
+                     for i in range(FRAMES)])
+
+
+def test_writes_overlay_video_and_masks(run, assets):
+    assert run.exit_code == 0, run.output
+    source = open_video(assets / "out.mp4")
+    assert source.info.num_frames == FRAMES and source.info.fps == pytest.approx(FPS)
+    assert (source.info.width, source.info.height) == (WIDTH, HEIGHT)
+    for query in (0, 1):
+        masks = _masks(assets / "masks", query)
+        assert masks.shape == (FRAMES, HEIGHT, WIDTH) and set(np.unique(masks)) <= {0, 255}
+    assert not list(assets.glob(".*part*"))
+
+
+def _inner(masks):
+    """Mask pixels away from the contour, where the overlay colour is not blended by H.264."""
+    kernel = np.ones((5, 5), np.uint8)
+    return np.stack([cv2.erode(m.astype(np.uint8), kernel) > 0 for m in masks])
+
+
+def _blue_minus_red(video, where):
+    frames = np.stack([frame for _, frame in open_video(video)]).astype(int)
+    return np.median((frames[..., 2] - frames[..., 0])[where])
+
+
+def test_query_colours(run, assets, tmp_path):
+    """Query 1 is painted blue, query 2 red (drawn last, so it wins where both are)."""
+    assert run.exit_code == 0, run.output
+    red = _inner(_masks(assets / "masks", 1) > 0)
+    assert red.sum() > 20 and _blue_minus_red(assets / "out.mp4", red) < -60
+
+    single = CliRunner().invoke(app, ["refer", str(assets / "clip.mp4"), "-t", "a b", "--checkpoint",
+                                      str(assets / "mttr.pth.tar"), "--tokenizer", str(assets / "tokenizer"),
+                                      "--size", "64", "-o", str(tmp_path / "one.mp4"), "--masks", str(tmp_path / "m")])
+    assert single.exit_code == 0, single.output
+    assert single.stdout.startswith("wrote ") and "query 1 (blue): a b" in single.stdout
+    blue = _inner(_masks(tmp_path / "m", 0) > 0)
+    assert blue.sum() > 20 and _blue_minus_red(tmp_path / "one.mp4", blue) > 60
+
+
+def test_json_summary(run):
+    assert run.exit_code == 0, run.output
+    summary = json.loads(run.stdout)
+    assert summary["frames"] == FRAMES and summary["fps"] == pytest.approx(FPS)
+    assert summary["model_input"] == {"height": 64, "width": 96}
+    assert summary["windows"] == 3 and summary["device"] == "cpu" and summary["precision"] == "fp32"
+    assert [q["text"] for q in summary["queries"]] == ["a b", "ab c"]
+    assert [q["color"] for q in summary["queries"]] == ["blue", "red"]
+    for query in summary["queries"]:
+        assert [(w["start"], w["end"]) for w in query["windows"]] == [(0, 8), (6, 14), (12, 18)]
+        assert all(0 <= w["score"] <= 1 and 0 <= w["object_query"] < 50 for w in query["windows"])
+
+
+def test_missing_weights_exit_3(assets, tmp_path, monkeypatch):
+    monkeypatch.setenv("RVOS_HOME", str(tmp_path / "cache"))
+    result = CliRunner().invoke(app, ["refer", str(assets / "clip.mp4"), "-t", "a cat", "-o", str(tmp_path / "o.mp4")])
+    assert result.exit_code == 3
+    assert "rvos download mttr-ytvos" in result.stderr
+    assert not (tmp_path / "o.mp4").exists()
+
+
+def test_bad_window_exit_2(assets, tmp_path):
+    result = CliRunner().invoke(app, ["refer", str(assets / "clip.mp4"), "-t", "a", "--window", "4", "--overlap", "4",
+                                      "--checkpoint", str(assets / "mttr.pth.tar"), "-o", str(tmp_path / "o.mp4")])
+    assert result.exit_code == 2 and "--overlap" in result.stderr
