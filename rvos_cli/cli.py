@@ -7,8 +7,8 @@ from typing import List, Optional
 
 import typer
 
-from rvos_cli.errors import EXIT_BAD_INPUT, InputError
-from rvos_cli.ui import Reporter, fail, handle_errors
+from rvos_cli.errors import InputError
+from rvos_cli.ui import Reporter, handle_errors
 
 EPILOG = (
     "Exit codes: 0 success, 2 bad arguments or input, 3 missing weights "
@@ -23,10 +23,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-
-
-def _not_yet(command: str) -> typer.Exit:
-    return fail(f"`rvos {command}` is not available yet in this version", EXIT_BAD_INPUT)
 
 
 @app.command(epilog=EPILOG)
@@ -171,9 +167,36 @@ def models(
 
 @app.command(epilog=EPILOG)
 @handle_errors
-def bench() -> None:
-    """Measure speed and memory."""
-    raise _not_yet("bench")
+def bench(
+    task: str = typer.Argument(..., help="refer or propagate.", show_default=False),
+    model: str = typer.Option("auto", "--model", help="propagate: auto, rdevos or flow (refer is always MTTR)."),
+    weights: Optional[str] = typer.Option(None, "--weights", help="Installed weights to use [default: any installed, else random weights]."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or mps."),
+    precision: str = typer.Option("auto", "--precision", help="auto, fp32, bf16 or fp16."),
+    frames: int = typer.Option(24, "--frames", help="Frames in the generated clip."),
+    size: Optional[str] = typer.Option(None, "--size", help="HxW of the generated clip [default: 360x640 refer, 480x854 propagate]."),
+    window: int = typer.Option(24, "--window", help="refer: frames per window."),
+    queries: int = typer.Option(2, "--queries", help="refer: text queries per window."),
+    video: Optional[Path] = typer.Option(None, "--video", help="refer: bench on this video instead of a generated clip."),
+    repeat: int = typer.Option(3, "--repeat", help="Measured runs (after the warm-up)."),
+    warmup: int = typer.Option(1, "--warmup", help="Unmeasured runs first."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for torch [default: torch's choice]."),
+    json_output: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
+) -> None:
+    """Measure speed (model alone and end to end) and peak memory on a generated clip."""
+    from rich.console import Console
+
+    from rvos_cli.pipelines.bench import BenchRequest, bench_table, parse_size, run_bench
+
+    reporter = Reporter(json_mode=json_output)
+    request = BenchRequest(task=task, model=model, weights=weights, device=device, precision=precision, frames=frames,
+                           size=parse_size(size), window=window, queries=queries, video=video, repeat=repeat,
+                           warmup=warmup, threads=threads)
+    summary = run_bench(request, reporter)
+    if json_output:
+        reporter.result(summary)
+    else:
+        Console().print(bench_table(summary))
 
 
 @app.command("eval", epilog=EPILOG)

@@ -10,16 +10,15 @@ import contextlib
 import importlib
 import inspect
 import os
-import time
-from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
 from rvos_cli.errors import InputError
 from rvos_cli.pipelines.annotations import load_annotations
+from rvos_cli.pipelines.timing import Timings
 from rvos_cli.ui import Reporter
 from rvos_cli.video import OverlayVideoWriter, PaletteWriter, open_video, overlay_labels
 from rvos_cli.video.outputs import check_output
@@ -85,30 +84,6 @@ class PropagateRequest:
     max_seconds: float = 10.0
 
 
-class Timings:
-    """Seconds spent per stage."""
-
-    def __init__(self):
-        self.seconds: dict[str, float] = defaultdict(float)
-
-    @contextlib.contextmanager
-    def __call__(self, stage: str) -> Iterator[None]:
-        begin = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.seconds[stage] += time.perf_counter() - begin
-
-    def timed_iter(self, stage: str, iterable):
-        iterator = iter(iterable)
-        while True:
-            with self(stage):
-                item = next(iterator, None)
-            if item is None:
-                return
-            yield item
-
-
 def default_output(input: Path) -> Path:
     """clip.mp4 -> clip.masks (beside the input); frames/ -> frames.masks."""
     input = input.resolve()
@@ -171,5 +146,5 @@ def _summary(request, info, output, propagator, annotations, timings) -> dict[st
         "model": propagator.name,
         "device": settings.get("device", "cpu"),
         "options": settings,
-        "timings": {stage: round(seconds, 4) for stage, seconds in timings.seconds.items()},
+        "timings": timings.rounded(),
     }

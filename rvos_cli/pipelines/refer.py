@@ -25,6 +25,7 @@ from rvos_cli.models.mttr import MTTR, load_mttr, select_referred
 from rvos_cli.models.mttr.preprocess import frames_to_tensor, normalize_text, resized_size
 from rvos_cli.models.mttr.tokenizer import TextTokenizer
 from rvos_cli.pipelines.device import autocast, resolve_device, resolve_precision
+from rvos_cli.pipelines.timing import Timings
 
 DEFAULT_WEIGHTS = "mttr-ytvos"
 COLOR_NAMES = ("blue", "red", "green", "yellow", "purple", "cyan", "orange", "pink")
@@ -100,20 +101,31 @@ def load_refer_model(request: ReferRequest) -> tuple[MTTR, TextTokenizer]:
     return load_mttr(checkpoint), TextTokenizer(tokenizer)
 
 
-def segment_window(model: MTTR, video: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                   original_size: tuple[int, int], device: torch.device, precision: str):
-    """One window: video [T, 3, h, w] and Q queries -> masks [Q, T, H0, W0] uint8, scores [Q, 50], selected [Q]."""
+def infer_window(model: MTTR, video: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                 device: torch.device, precision: str) -> dict:
+    """One window, video [T, 3, h, w], through the backbone once and all Q queries as one batch."""
     with torch.inference_mode(), autocast(device, precision):
         video = video.to(device, non_blocking=True).unsqueeze(1)
         features = model.encode_video(video)
-        out = model.decode(features, input_ids.to(device), attention_mask.to(device))
-        return select_referred(out, input_size=tuple(video.shape[-2:]), original_size=original_size)
+        return model.decode(features, input_ids.to(device), attention_mask.to(device))
+
+
+def segment_window(model: MTTR, video: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                   original_size: tuple[int, int], device: torch.device, precision: str, timings: Timings | None = None):
+    """One window: video [T, 3, h, w] and Q queries -> masks [Q, T, H0, W0] uint8, scores [Q, 50], selected [Q]."""
+    timings = timings or Timings()
+    with timings("model"):
+        out = infer_window(model, video, input_ids, attention_mask, device, precision)
+    with timings("postprocess"), torch.inference_mode():
+        masks, scores, selected = select_referred(out, input_size=tuple(video.shape[-2:]), original_size=original_size)
+        return masks.cpu().numpy(), scores.float().cpu(), selected.cpu()
 
 
 def read_windows(frames: Iterable[tuple[int, np.ndarray]], spans: list[tuple[int, int]],
-                 size: tuple[int, int]) -> Iterator[Window]:
+                 size: tuple[int, int], timings: Timings | None = None) -> Iterator[Window]:
     """Group streamed frames into the (overlapping) windows, holding only the frames still needed."""
-    frames = iter(frames)
+    timings = timings or Timings()
+    frames = timings.timed_iter("decode", frames)
     held: dict[int, np.ndarray] = {}
     read = 0
     for k, (start, end) in enumerate(spans):
@@ -126,7 +138,9 @@ def read_windows(frames: Iterable[tuple[int, np.ndarray]], spans: list[tuple[int
             held[index] = frame
             read = index + 1
         chunk = [held[i] for i in range(start, end)]
-        yield Window(start, end, chunk, frames_to_tensor(chunk, size))
+        with timings("preprocess"):
+            video = frames_to_tensor(chunk, size)
+        yield Window(start, end, chunk, video)
         keep_from = spans[k + 1][0] if k + 1 < len(spans) else end
         held = {i: f for i, f in held.items() if i >= keep_from}
 
@@ -184,13 +198,16 @@ def run_refer(request: ReferRequest, reporter) -> dict:
     output = check_output(output, [request.input], "--output")
     device = resolve_device(request.device)
     precision = resolve_precision(request.precision, device)
+    timings = Timings(device)
 
-    source = open_video(request.input, fps=request.fps, start=request.start, end=request.end,
-                        max_seconds=request.max_seconds, reporter=reporter)
+    with timings("open"):
+        source = open_video(request.input, fps=request.fps, start=request.start, end=request.end,
+                            max_seconds=request.max_seconds, reporter=reporter)
     info = source.info
-    model, tokenizer = load_refer_model(request)
-    model.to(device)
-    input_ids, attention_mask = tokenizer(texts)
+    with timings("load"):
+        model, tokenizer = load_refer_model(request)
+        model.to(device)
+        input_ids, attention_mask = tokenizer(texts)
     size = resized_size(info.height, info.width, request.size, request.max_size)
     spans = window_spans(info.num_frames, request.window, request.overlap)
     reporter.note(f"{info.num_frames} frames at {size[1]}x{size[0]}, {len(spans)} window(s), "
@@ -209,16 +226,17 @@ def run_refer(request: ReferRequest, reporter) -> dict:
             # Only frames no later window covers are final; the overlap waits for the next window.
             for offset in range(upto - window.start):
                 frame_masks = masks[:, offset]
-                video_out.write(overlay_masks(window.frames[offset], frame_masks))
+                with timings("overlay"):
+                    video_out.write(overlay_masks(window.frames[offset], frame_masks))
                 if masks_out is not None:
-                    masks_out.write(window.start + offset, frame_masks)
+                    with timings("write"):
+                        masks_out.write(window.start + offset, frame_masks)
             advance(upto - window.start)
 
         pending: Future | None = None
-        for k, window in enumerate(prefetch(read_windows(source, spans, size))):
+        for k, window in enumerate(prefetch(read_windows(source, spans, size, timings))):
             masks, scores, selected = segment_window(model, window.video, input_ids, attention_mask,
-                                                     (info.height, info.width), device, precision)
-            masks = masks.cpu().numpy()
+                                                     (info.height, info.width), device, precision, timings)
             picked = scores.gather(1, selected[:, None])[:, 0]
             fraction = masks.reshape(len(texts), -1).mean(axis=1)
             results.append(WindowResult(window.start, window.end, picked.tolist(), selected.tolist(), fraction.tolist()))
@@ -228,11 +246,13 @@ def run_refer(request: ReferRequest, reporter) -> dict:
             pending = encoder.submit(write, window, masks, upto)
         if pending is not None:
             pending.result()
+        with timings("finish"):
+            outputs.close()
     seconds = time.perf_counter() - began
-    return summarize(request, texts, info, output, size, spans, results, device, precision, seconds)
+    return summarize(request, texts, info, output, size, spans, results, device, precision, seconds, timings)
 
 
-def summarize(request, texts, info, output, size, spans, results, device, precision, seconds) -> dict:
+def summarize(request, texts, info, output, size, spans, results, device, precision, seconds, timings) -> dict:
     queries = []
     for q, text in enumerate(texts):
         queries.append({
@@ -262,5 +282,6 @@ def summarize(request, texts, info, output, size, spans, results, device, precis
         "precision": precision,
         "queries": queries,
         "seconds": round(seconds, 3),
+        "timings": timings.rounded(),
         "frames_per_second": round(info.num_frames / seconds, 3) if seconds > 0 else None,
     }
