@@ -41,7 +41,7 @@ def refer(
     overlap: int = typer.Option(6, "--overlap", help="Frames shared by consecutive windows (the later window wins)."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or mps."),
     precision: str = typer.Option("auto", "--precision", help="auto (bf16 on CUDA, fp32 on CPU), fp32, bf16 or fp16."),
-    fps: Optional[float] = typer.Option(None, "--fps", help="Frame rate of a frames folder, or resample a video to it."),
+    fps: Optional[float] = typer.Option(None, "--fps", help="Frame rate of a frames folder [default: 24]; for a video, used only if the file has none."),
     start: Optional[str] = typer.Option(None, "--start", help="Start time, seconds or [hh:]mm:ss[.ms]."),
     end: Optional[str] = typer.Option(None, "--end", help="End time, seconds or [hh:]mm:ss[.ms]."),
     max_seconds: float = typer.Option(10.0, "--max-seconds", help="Keep at most this many seconds when --end is not given (0 = all)."),
