@@ -22,6 +22,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # help texts use [brackets] literally: [default: ...], [hh:]mm:ss
 )
 
 
@@ -45,6 +46,7 @@ def refer(
     start: Optional[str] = typer.Option(None, "--start", help="Start time, seconds or [hh:]mm:ss[.ms]."),
     end: Optional[str] = typer.Option(None, "--end", help="End time, seconds or [hh:]mm:ss[.ms]."),
     max_seconds: float = typer.Option(10.0, "--max-seconds", help="Keep at most this many seconds when --end is not given (0 = all)."),
+    legend: bool = typer.Option(False, "--legend", help="Write each query's text in its colour on a band at the top of the video."),
     json_output: bool = typer.Option(False, "--json", help="Print one JSON summary on stdout."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress or notes."),
 ) -> None:
@@ -55,7 +57,7 @@ def refer(
     request = ReferRequest(
         input=input, texts=text, output=output, masks_dir=masks, weights=weights, checkpoint=checkpoint,
         tokenizer=tokenizer, size=size, max_size=max_size, window=window, overlap=overlap, device=device,
-        precision=precision, fps=fps, start=start, end=end, max_seconds=max_seconds,
+        precision=precision, fps=fps, start=start, end=end, max_seconds=max_seconds, legend=legend,
     )
     summary = run_refer(request, reporter)
     lines = [f"wrote {summary['output']}" + (f" and masks in {summary['masks']}" if summary["masks"] else "")]
@@ -70,7 +72,7 @@ def propagate(
     mask: Path = typer.Option(..., "--mask", "-m", help="First kept frame's label PNG (palette or grayscale ids), or a folder of <frame>.png masks whose later files add objects.", show_default=False),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Folder for the per-frame palette PNGs [default: <input stem>.masks beside the input]."),
     video: Optional[Path] = typer.Option(None, "--video", help="Also write an overlay MP4 here."),
-    model: str = typer.Option("auto", "--model", help="flow (no weights), rdevos, or auto: rdevos when its weights are installed, else flow."),
+    model: str = typer.Option("auto", "--model", help="flow (no weights), rdevos, or auto: rdevos when its weights are installed or --weights/--checkpoint is given, else flow."),
     weights: Optional[str] = typer.Option(None, "--weights", help="Installed weights for a learned model (see `rvos models`)."),
     checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="A checkpoint file for a learned model; overrides --weights."),
     size: Optional[int] = typer.Option(None, "--size", help="Short side in pixels the model works at [default: the model's own, 480]."),

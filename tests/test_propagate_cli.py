@@ -171,6 +171,11 @@ BAD_INPUTS = {
     "output is the frames dir": (_frames_dir_as_output, "would overwrite the input"),
     "output holds other files": (_foreign_folder, "already holds other files"),
     "unknown model": (lambda w: ["clip.mp4", "--mask", "clip.mask.png", "--model", "magic"], "unknown --model 'magic'"),
+    "flow with a checkpoint": (lambda w: ["clip.mp4", "--mask", "clip.mask.png", "--model", "flow", "--checkpoint", "x.pth"],
+                               "--checkpoint is for learned models"),
+    # A learned-model option selects rdevos under --model auto instead of being ignored by flow.
+    "auto with a missing checkpoint": (lambda w: ["clip.mp4", "--mask", "clip.mask.png", "--checkpoint", "x.pth"],
+                                       "checkpoint x.pth does not exist"),
 }
 
 

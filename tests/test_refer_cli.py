@@ -107,3 +107,29 @@ def test_bad_window_exit_2(assets, tmp_path):
     result = CliRunner().invoke(app, ["refer", str(assets / "clip.mp4"), "-t", "a", "--window", "4", "--overlap", "4",
                                       "--checkpoint", str(assets / "mttr.pth.tar"), "-o", str(tmp_path / "o.mp4")])
     assert result.exit_code == 2 and "--overlap" in result.stderr
+
+
+def test_masks_folder_may_not_replace_a_frames_input(assets, tmp_path):
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for i in range(3):
+        cv2.imwrite(str(frames / f"{i}.png"), np.full((HEIGHT, WIDTH, 3), 90, np.uint8))
+    result = CliRunner().invoke(app, ["refer", str(frames), "-t", "a", "--checkpoint", str(assets / "mttr.pth.tar"),
+                                      "--tokenizer", str(assets / "tokenizer"), "-o", str(tmp_path / "o.mp4"),
+                                      "--masks", str(frames)])
+    assert result.exit_code == 2 and "would overwrite the input" in result.stderr
+    assert sorted(p.name for p in frames.iterdir()) == ["0.png", "1.png", "2.png"]
+    assert not (tmp_path / "o.mp4").exists()
+
+
+def test_legend_band_in_query_colours(assets, tmp_path):
+    args = ["refer", str(assets / "clip.mp4"), "-t", "a b", "-t", "c", "--checkpoint", str(assets / "mttr.pth.tar"),
+            "--tokenizer", str(assets / "tokenizer"), "--size", "64", "--window", "8", "--overlap", "2",
+            "--max-seconds", "0.5", "--legend", "-o", str(tmp_path / "legend.mp4")]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    _, frame = next(iter(open_video(tmp_path / "legend.mp4")))
+    _, original = next(iter(open_video(assets / "clip.mp4")))
+    # Two text lines on a band darkened to 40 %: the top rows are much darker than the input's.
+    assert frame[:20].mean() < 0.7 * original[:20].mean()
+    assert frame[40:].mean() > 0.7 * original[40:].mean()

@@ -197,7 +197,7 @@ def _tokenizer_dir(folder: Path) -> Path:
 def _bench_propagate(request: BenchRequest, device, precision, folder: Path, reporter: Reporter) -> dict:
     from rvos_cli.pipelines.propagate import PropagateRequest, build_propagator, resolve_model, run_propagate
 
-    model = resolve_model(request.model)
+    model = resolve_model(request.model, {"weights": request.weights})
     clip, mask = _clip(request, folder)
     # The clip is generated at the requested size, so models process it at native resolution.
     options: dict[str, Any] = {"device": str(device), "precision": precision, "size": 0}
@@ -265,7 +265,7 @@ def run_bench(request: BenchRequest, reporter: Reporter) -> dict:
     if request.task not in TASKS:
         raise InputError(f"unknown bench task {request.task!r}; use refer or propagate")
     if request.frames < 2 or request.repeat < 1 or request.warmup < 0 or request.queries < 1 or request.window < 1:
-        raise InputError("--frames must be at least 2, --repeat, --queries and --window at least 1")
+        raise InputError("--frames must be at least 2, --repeat, --queries and --window at least 1, --warmup at least 0")
     if request.threads is not None:
         if request.threads < 1:
             raise InputError("--threads must be at least 1")
@@ -300,6 +300,8 @@ def bench_table(summary: dict):
         table.add_row("peak GPU allocated, MiB", f"{memory['peak_gpu_allocated_mib']:.0f}")
     table.add_row("parameters", f"{summary['parameters']:,}")
     table.add_row("weights", summary["weights"])
-    table.add_row("frames, settings", f"{summary['frames']}, {summary['settings']}")
+    settings = ", ".join(f"{key} {'x'.join(map(str, value)) if isinstance(value, list) else value}"
+                         for key, value in summary["settings"].items())
+    table.add_row("frames, settings", f"{summary['frames']}, {settings}")
     table.add_row("torch", system["torch"])
     return table

@@ -53,18 +53,26 @@ def installed_weights(model: str) -> list[str]:
     return [name for name, entry in load_registry().items() if entry["model"] == model and describe(entry)["installed"]]
 
 
-def resolve_model(model: str) -> str:
-    """`auto` picks the best installed model: rdevos when its weights are installed, else flow."""
+# Options only a learned model uses; giving one asks for a learned model.
+LEARNED_OPTIONS = ("weights", "checkpoint", "mem_every", "top_k")
+
+
+def resolve_model(model: str, options: dict[str, Any] | None = None) -> str:
+    """`auto` picks rdevos when its weights are installed or a learned-model option is given, else flow."""
+    given = [key for key in LEARNED_OPTIONS if (options or {}).get(key) is not None]
     if model == "auto":
-        return "rdevos" if installed_weights("rdevos") else "flow"
+        return "rdevos" if given or installed_weights("rdevos") else "flow"
     if model not in PROPAGATORS:
         raise InputError(f"unknown --model {model!r}; use auto or one of: {', '.join(PROPAGATORS)}")
+    if model == "flow" and given:
+        flag = "--" + given[0].replace("_", "-")
+        raise InputError(f"{flag} is for learned models but --model flow uses no weights; drop {flag} or use --model rdevos")
     return model
 
 
 def build_propagator(model: str, **options: Any) -> Propagator:
     """Instantiate a model from PROPAGATORS with the options it accepts (None means: its default)."""
-    module_name, class_name = PROPAGATORS[resolve_model(model)].split(":")
+    module_name, class_name = PROPAGATORS[resolve_model(model, options)].split(":")
     cls = getattr(importlib.import_module(module_name), class_name)
     accepted = inspect.signature(cls).parameters
     return cls(**{key: value for key, value in options.items() if key in accepted and value is not None})
@@ -100,6 +108,7 @@ def run_propagate(request: PropagateRequest, reporter: Reporter) -> dict[str, An
         annotations = load_annotations(request.mask, info, reporter)
         inputs = [request.input, request.mask]
         output = check_output(output, inputs, "--output")
+        video = None
         if request.video is not None:
             video = check_output(request.video, inputs, "--video")
             if video == output:
@@ -108,7 +117,7 @@ def run_propagate(request: PropagateRequest, reporter: Reporter) -> dict[str, An
         propagator = build_propagator(request.model, **(request.options or {}))
     with contextlib.ExitStack() as outputs:
         pngs = outputs.enter_context(PaletteWriter(output, info.names))
-        overlay = outputs.enter_context(OverlayVideoWriter(request.video, info)) if request.video else None
+        overlay = outputs.enter_context(OverlayVideoWriter(video, info)) if video else None
         with reporter.progress(f"propagate ({propagator.name})", info.num_frames) as advance:
             for index, frame in timings.timed_iter("decode", source):
                 with timings("model"):
@@ -125,16 +134,16 @@ def run_propagate(request: PropagateRequest, reporter: Reporter) -> dict[str, An
                 advance(1)
         with timings("finish"):
             outputs.close()
-    return _summary(request, info, output, propagator, annotations, timings)
+    return _summary(request, info, output, video, propagator, annotations, timings)
 
 
-def _summary(request, info, output, propagator, annotations, timings) -> dict[str, Any]:
+def _summary(request, info, output, video, propagator, annotations, timings) -> dict[str, Any]:
     settings = propagator.options() if hasattr(propagator, "options") else {}
     return {
         "command": "propagate",
         "input": os.fspath(request.input),
         "mask": [os.fspath(p) for p in annotations.files],
-        "outputs": {"masks": os.fspath(output), "video": os.fspath(request.video) if request.video else None},
+        "outputs": {"masks": os.fspath(output), "video": os.fspath(video) if video else None},
         "frames": info.num_frames,
         "fps": info.fps,
         "width": info.width,

@@ -52,6 +52,7 @@ class ReferRequest:
     start: str | None = None
     end: str | None = None
     max_seconds: float = 10.0
+    legend: bool = False
 
 
 @dataclass
@@ -186,7 +187,7 @@ def prefetch(items: Iterable, depth: int = 1) -> Iterator:
 def run_refer(request: ReferRequest, reporter) -> dict:
     """Segment every query in the clip, write the requested outputs, return the JSON summary."""
     from rvos_cli.video import BinaryMaskWriter, OverlayVideoWriter, open_video, overlay_masks
-    from rvos_cli.video.outputs import check_output
+    from rvos_cli.video.outputs import check_output, check_replaceable_dir
 
     texts = [normalize_text(t) for t in request.texts]
     if not texts or not all(texts):
@@ -196,6 +197,10 @@ def run_refer(request: ReferRequest, reporter) -> dict:
     window_spans(1, request.window, request.overlap)  # validates --window/--overlap before any work
     output = request.output or Path.cwd() / f"{Path(request.input).stem}.refer.mp4"
     output = check_output(output, [request.input], "--output")
+    masks_dir = None
+    if request.masks_dir is not None:
+        masks_dir = check_output(request.masks_dir, [request.input, output], "--masks")
+        check_replaceable_dir(masks_dir, "--masks")
     device = resolve_device(request.device)
     precision = resolve_precision(request.precision, device)
     timings = Timings(device)
@@ -214,20 +219,21 @@ def run_refer(request: ReferRequest, reporter) -> dict:
                   f"{len(texts)} quer{'y' if len(texts) == 1 else 'ies'} on {device.type} ({precision})")
 
     results: list[WindowResult] = []
+    legend = texts if request.legend else None
     began = time.perf_counter()
     with reporter.progress("refer", info.num_frames) as advance, contextlib.ExitStack() as outputs, \
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="rvos-encode") as encoder:
         video_out = outputs.enter_context(OverlayVideoWriter(output, info))
         masks_out = None
-        if request.masks_dir:
-            masks_out = outputs.enter_context(BinaryMaskWriter(request.masks_dir, info.names, queries=len(texts)))
+        if masks_dir:
+            masks_out = outputs.enter_context(BinaryMaskWriter(masks_dir, info.names, queries=len(texts)))
 
         def write(window: Window, masks: np.ndarray, upto: int) -> None:
             # Only frames no later window covers are final; the overlap waits for the next window.
             for offset in range(upto - window.start):
                 frame_masks = masks[:, offset]
                 with timings("overlay"):
-                    video_out.write(overlay_masks(window.frames[offset], frame_masks))
+                    video_out.write(overlay_masks(window.frames[offset], frame_masks, legend=legend))
                 if masks_out is not None:
                     with timings("write"):
                         masks_out.write(window.start + offset, frame_masks)
@@ -249,10 +255,10 @@ def run_refer(request: ReferRequest, reporter) -> dict:
         with timings("finish"):
             outputs.close()
     seconds = time.perf_counter() - began
-    return summarize(request, texts, info, output, size, spans, results, device, precision, seconds, timings)
+    return summarize(request, texts, info, output, masks_dir, size, spans, results, device, precision, seconds, timings)
 
 
-def summarize(request, texts, info, output, size, spans, results, device, precision, seconds, timings) -> dict:
+def summarize(request, texts, info, output, masks_dir, size, spans, results, device, precision, seconds, timings) -> dict:
     queries = []
     for q, text in enumerate(texts):
         queries.append({
@@ -269,7 +275,7 @@ def summarize(request, texts, info, output, size, spans, results, device, precis
         "command": "refer",
         "input": os.fspath(request.input),
         "output": os.fspath(output),
-        "masks": os.fspath(request.masks_dir) if request.masks_dir else None,
+        "masks": os.fspath(masks_dir) if masks_dir else None,
         "frames": info.num_frames,
         "fps": info.fps,
         "width": info.width,
