@@ -13,6 +13,8 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
+from rvos_cli.errors import InputError
+
 
 def _umask() -> int:
     mask = os.umask(0)
@@ -20,8 +22,18 @@ def _umask() -> int:
     return mask
 
 
+@contextlib.contextmanager
+def _creating(target: Path) -> Iterator[None]:
+    # The folder may refuse even when os.access says yes: read-only mounts, ACLs, root squash.
+    try:
+        yield
+    except OSError as exc:
+        raise InputError(f"cannot write {target}: {exc.strerror or exc}; choose another output folder") from None
+
+
 def _temp_name(target: Path) -> Path:
-    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part" + target.suffix, dir=target.parent)
+    with _creating(target):
+        fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part" + target.suffix, dir=target.parent)
     os.close(fd)
     # mkstemp makes 0600 files; outputs get the permissions a plain open() would give.
     os.chmod(name, 0o666 & ~_umask())
@@ -48,7 +60,8 @@ def atomic_dir(target: str | os.PathLike) -> Iterator[Path]:
     An existing `target` folder is replaced only after the new one is complete.
     """
     target = Path(target)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent))
+    with _creating(target):
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent))
     os.chmod(tmp, 0o777 & ~_umask())
     try:
         yield tmp

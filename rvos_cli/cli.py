@@ -216,7 +216,10 @@ def evaluate(
 
     from rvos_cli.eval import davis_tracks, evaluate_davis, evaluate_referring, referring_tracks, scored_frames
     from rvos_cli.eval import report
+    from rvos_cli.video.outputs import check_output
 
+    if csv_path:
+        csv_path = check_output(csv_path, [pred, gt], "--csv")  # before the work, and never over a mask
     reporter = Reporter(json_mode=json_output, quiet=quiet)
     if referring:
         tracks = referring_tracks(pred, gt)

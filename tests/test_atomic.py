@@ -51,3 +51,18 @@ def test_atomic_dir_replaces_existing_only_when_complete(tmp_path):
     assert sorted(p.name for p in target.iterdir()) == ["new.png"]
     assert _mode(target) == 0o755
     assert sorted(p.name for p in tmp_path.iterdir()) == ["masks"]
+
+
+@pytest.mark.parametrize("make, maker", [(atomic_file, "mkstemp"), (atomic_dir, "mkdtemp")])
+def test_a_folder_that_refuses_writes_is_one_input_error(tmp_path, monkeypatch, make, maker):
+    """os.access can say yes where the file system still refuses (read-only mounts, ACLs, running as root)."""
+    from rvos_cli.errors import InputError
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(f"tempfile.{maker}", refuse)
+    with pytest.raises(InputError, match=r"cannot write .*out: Permission denied; choose another output folder"):
+        with make(tmp_path / "out"):
+            pass
+    assert list(tmp_path.iterdir()) == []

@@ -243,6 +243,13 @@ def test_from_file_good_and_bad(env):
     assert (locate_entry_dir("toy") / "model.bin").read_bytes() == PAYLOAD
 
 
+def test_from_a_missing_file_is_bad_input(env):
+    write_registry(env["registry"], [refused_url()], extra_file=False)
+    result = download("toy", "--from", str(env["tmp"] / "nope.bin"), "--offline")
+    assert result.exit_code == 2 and result.stderr.startswith("error: --from ") and "nope.bin does not exist" in result.stderr
+    assert cache_files(env["home"]) == []
+
+
 def test_from_folder_matches_files_by_name(env):
     write_registry(env["registry"], [refused_url()])
     folder = env["tmp"] / "by-hand"

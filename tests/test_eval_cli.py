@@ -132,6 +132,15 @@ def test_bad_folders(tmp_path, davis):
     assert run(pred, gt, "--csv", tmp_path / "no" / "dir.csv").exit_code == 2
 
 
+def test_csv_never_overwrites_a_mask(davis):
+    pred, gt = davis
+    mask = next(gt.rglob("*.png"))
+    before = mask.read_bytes()
+    result = run(pred, gt, "--csv", mask)
+    assert result.exit_code == 2 and "would overwrite an image of the input folder" in result.stderr
+    assert mask.read_bytes() == before
+
+
 def write_binary(folder: Path, frames: list[np.ndarray]) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for t, mask in enumerate(frames):

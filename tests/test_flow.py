@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
+from rvos_cli.errors import InputError
 from rvos_cli.models.flow import FlowPropagator
 from rvos_cli.models.flow.cleanup import clean_labels
 from rvos_cli.models.flow.warp import consistent, warp_labels
@@ -74,3 +76,27 @@ def test_objects_join_on_their_first_annotated_frame():
         if index < 8:
             assert not (labels == 2).any()
     assert iou(labels == 2, truth == 2) > 0.85
+
+
+def test_frames_smaller_than_dis_allows_are_tracked():
+    """OpenCV's DIS raises under 12 pixels and segfaults on e.g. 12x40; tiny frames and --size must still work."""
+    for height, width in [(2, 2), (12, 40), (40, 12), (3, 50)]:
+        frames = [np.zeros((height, width, 3), np.uint8) for _ in range(3)]
+        for t, frame in enumerate(frames):
+            frame[:, t:t + 2] = 255
+        labels = np.zeros((height, width), np.uint8)
+        labels[:, :2] = 1
+        propagator = FlowPropagator()
+        propagator.start(frames[0], labels)
+        for frame in frames[1:]:
+            out = propagator.step(frame)
+            assert out.shape == (height, width) and out.dtype == np.uint8 and set(np.unique(out)) <= {0, 1}
+    clip = list(synthetic_clip(3, 160, 48))
+    small = FlowPropagator(size=12)  # flow at 40x12 for 160x48 frames
+    small.start(*clip[0])
+    assert small.step(clip[1][0]).shape == (48, 160)
+
+
+def test_negative_size_is_an_input_error():
+    with pytest.raises(InputError, match="--size"):
+        FlowPropagator(size=-1)

@@ -136,3 +136,26 @@ def test_pickle_that_runs_code_is_refused(tmp_path):
 def test_missing_file(tmp_path):
     with pytest.raises(CheckpointError, match="does not exist"):
         load_mttr(tmp_path / "nope.pth.tar")
+
+
+@pytest.mark.parametrize("content", [b"hello", b"\x00\x00\x00 ftypisom\x00\x00\x02\x00", b""])
+def test_a_file_of_another_kind_is_named_as_such(tmp_path, content):
+    """A text file used to escape as KeyError, a video was called 'objects other than tensors'."""
+    path = tmp_path / "model.pth"
+    path.write_bytes(content)
+    with pytest.raises(CheckpointError, match="is not a PyTorch checkpoint or .safetensors file"):
+        load_mttr(path)
+
+
+def test_corrupt_pickle_body_is_a_checkpoint_error(tmp_path):
+    path = tmp_path / "model.pth"
+    path.write_bytes(b"\x80\x02h\x05.")  # BINGET of a memo entry that does not exist
+    with pytest.raises(CheckpointError, match="truncated or corrupt"):
+        load_mttr(path)
+
+
+def test_unsafe_pickle_error_names_the_refused_global(tmp_path):
+    path = tmp_path / "evil.pth"
+    torch.save({"x": _Payload(tmp_path / "pwned")}, path)
+    with pytest.raises(CheckpointError, match=r"GLOBAL io\.open[^.;]*\); use the official"):
+        load_mttr(path)

@@ -147,6 +147,18 @@ def _frames_dir_as_output(work):
     return ["frames", "--mask", "clip.mask.png", "-o", "frames"]
 
 
+def _video_inside_output(work):
+    (work / "out").mkdir()
+    write_palette_png(work / "out" / "00000.png", np.zeros((240, 320), np.uint8))  # a previous run's masks
+    return ["clip.mp4", "--mask", "clip.mask.png", "-o", "out", "--video", "out/overlay.mp4"]
+
+
+def _video_over_a_frame(work):
+    (work / "frames").mkdir()
+    cv2.imwrite(str(work / "frames" / "0.png"), np.zeros((240, 320, 3), np.uint8))
+    return ["frames", "--mask", "clip.mask.png", "-o", "masks", "--video", "frames/0.png"]
+
+
 def _foreign_folder(work):
     (work / "docs").mkdir()
     (work / "docs" / "thesis.tex").write_text("precious")
@@ -170,6 +182,10 @@ BAD_INPUTS = {
     "video is the input": (lambda w: ["clip.mp4", "--mask", "clip.mask.png", "--video", "clip.mp4"], "would overwrite the input"),
     "output is the frames dir": (_frames_dir_as_output, "would overwrite the input"),
     "output holds other files": (_foreign_folder, "already holds other files"),
+    # The --output folder is replaced as a whole, which would delete a video written inside it.
+    "video inside the output folder": (_video_inside_output, "is inside the --output folder"),
+    "video over an input frame": (_video_over_a_frame, "would overwrite an image of the input folder"),
+    "not-a-number time": (lambda w: ["clip.mp4", "--mask", "clip.mask.png", "--end", "nan"], "is not a time"),
     "unknown model": (lambda w: ["clip.mp4", "--mask", "clip.mask.png", "--model", "magic"], "unknown --model 'magic'"),
     "flow with a checkpoint": (lambda w: ["clip.mp4", "--mask", "clip.mask.png", "--model", "flow", "--checkpoint", "x.pth"],
                                "--checkpoint is for learned models"),

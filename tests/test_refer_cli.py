@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import cv2
 import numpy as np
@@ -133,3 +134,21 @@ def test_legend_band_in_query_colours(assets, tmp_path):
     # Two text lines on a band darkened to 40 %: the top rows are much darker than the input's.
     assert frame[:20].mean() < 0.7 * original[:20].mean()
     assert frame[40:].mean() > 0.7 * original[40:].mean()
+
+
+def test_checkpoint_without_tokenizer_uses_roberta_base(assets, tmp_path, monkeypatch):
+    """A hand-fetched checkpoint needs only the small roberta-base entry, not the whole mttr-ytvos download."""
+    monkeypatch.setenv("RVOS_HOME", str(tmp_path / "cache"))
+    args = ["refer", str(assets / "clip.mp4"), "-t", "a b", "--checkpoint", str(assets / "mttr.pth.tar"), "--size", "64",
+            "--window", "3", "--overlap", "0", "--max-seconds", "0.25", "-o", str(tmp_path / "o.mp4")]
+    missing = CliRunner().invoke(app, args)
+    assert missing.exit_code == 3 and "pass --tokenizer DIR" in missing.stderr and "rvos download roberta-base" in missing.stderr
+    assert not (tmp_path / "o.mp4").exists()
+
+    files = tmp_path / "roberta"
+    shutil.copytree(assets / "tokenizer", files)
+    (files / "config.json").write_text("{}")
+    assert CliRunner().invoke(app, ["download", "roberta-base", "--from", str(files), "--offline"]).exit_code == 0
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert open_video(tmp_path / "o.mp4").info.num_frames == 3

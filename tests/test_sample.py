@@ -35,3 +35,23 @@ def test_sample_rejects_other_extensions(tmp_path):
     result = CliRunner().invoke(app, ["sample", str(tmp_path / "clip.avi")])
     assert result.exit_code == 2 and "must end in .mp4" in result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_odd_size_sample_mask_fits_its_clip(tmp_path):
+    """H.264 pads odd sizes to even; the mask must match the clip so the suggested propagate command works."""
+    clip = tmp_path / "odd.mp4"
+    result = CliRunner().invoke(app, ["sample", str(clip), "--no-audio", "--seconds", "0.5", "--width", "33", "--height", "17"])
+    assert result.exit_code == 0, result.output
+    info = open_video(clip).info
+    mask = read_label_png(tmp_path / "odd.mask.png")
+    assert mask.shape == (info.height, info.width) == (18, 34)
+    assert not mask[17].any() and not mask[:, 33].any()
+    run = CliRunner().invoke(app, ["propagate", str(clip), "--mask", str(tmp_path / "odd.mask.png"), "-o", str(tmp_path / "m")])
+    assert run.exit_code == 0, run.output
+
+
+def test_sample_rejects_non_finite_numbers(tmp_path):
+    for option in (["--seconds", "nan"], ["--fps", "inf"]):
+        result = CliRunner().invoke(app, ["sample", str(tmp_path / "clip.mp4"), *option])
+        assert result.exit_code == 2 and result.stderr.startswith("error: --seconds and --fps must be positive")
+    assert list(tmp_path.iterdir()) == []

@@ -82,10 +82,16 @@ def test_parse_time(text, seconds):
     assert parse_time(text) == seconds
 
 
-@pytest.mark.parametrize("text", ["abc", "-1", "1:2:3:4", ""])
+@pytest.mark.parametrize("text", ["abc", "-1", "1:2:3:4", "", "nan", "inf", "1:-5", "0:inf"])
 def test_parse_time_rejects(text):
     with pytest.raises(InputError):
         parse_time(text)
+
+
+@pytest.mark.parametrize("option", [{"fps": float("inf")}, {"max_seconds": float("nan")}, {"max_seconds": float("inf")}])
+def test_non_finite_rates_and_limits_are_refused(clip, option):
+    with pytest.raises(InputError):
+        open_video(clip, **option)
 
 
 def _write_frames(folder, names, shape=(24, 32)):
@@ -104,6 +110,13 @@ def test_frames_dir_natural_order_and_fps(tmp_path):
     assert [int(frame[0, 0, 0]) for frame in _frames(source)] == [i * 10 for i in range(12)]
     trimmed = open_video(tmp_path / "frames", fps=10, start=0.5, end=0.8)
     assert trimmed.info.names == ["6", "7", "8"] and trimmed.info.fps == 10.0
+
+
+def test_frames_sharing_a_stem_are_refused(tmp_path):
+    """a.jpg and a.png would both be written as the mask a.png: one frame's mask silently lost."""
+    _write_frames(tmp_path / "frames", ["a.jpg", "a.png", "b.jpg"])
+    with pytest.raises(InputError, match="frames a.jpg and a.png .* share the name 'a'"):
+        open_video(tmp_path / "frames")
 
 
 def test_frames_dir_converts_grayscale_and_rgba(tmp_path):

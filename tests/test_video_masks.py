@@ -53,6 +53,15 @@ def test_read_rejects_non_masks(tmp_path):
         read_label_png(tmp_path / "photo.png")
 
 
+def test_jpeg_mask_is_refused(tmp_path):
+    """A 0/255 mask saved as JPEG decodes to dozens of grey levels, each of which would become an object."""
+    mask = np.zeros((48, 64), np.uint8)
+    mask[10:30, 20:50] = 255
+    cv2.imwrite(str(tmp_path / "mask.jpg"), mask)
+    with pytest.raises(InputError, match="is a JPEG.*save the mask as a PNG"):
+        read_label_png(tmp_path / "mask.jpg")
+
+
 def test_palette_writer_names_and_atomicity(tmp_path):
     out = tmp_path / "masks"
     labels = np.zeros((4, 5), np.uint8)

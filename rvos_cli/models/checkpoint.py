@@ -12,6 +12,9 @@ import torch
 
 from rvos_cli.errors import CheckpointError
 
+# How torch.save files begin: a zip archive (the default since torch 1.6), or a pickle of protocol 2+
+# (the legacy format). Anything else is some other kind of file.
+ZIP_MAGIC, PICKLE_PROTO = b"PK\x03\x04", b"\x80"
 # Wrappers the official trainers put around the state dict, in the order they are tried.
 WRAPPER_KEYS = ("model_state_dict", "state_dict", "network", "model")
 
@@ -28,15 +31,23 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
             return load_file(str(path))
         except Exception as exc:
             raise CheckpointError(f"{path} is not a readable safetensors file ({exc}); download it again") from None
+    with open(path, "rb") as handle:
+        head = handle.read(len(ZIP_MAGIC))
+    if not head.startswith((ZIP_MAGIC, PICKLE_PROTO)):
+        raise CheckpointError(f"{path} is not a PyTorch checkpoint or .safetensors file; "
+                              "pass the model's checkpoint (e.g. model.pth, pytorch_model.pt)")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True, mmap=zipfile.is_zipfile(path))
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unsupported content"
+        # torch wraps the reason (e.g. "unsupported GLOBAL posix.system") in paragraphs of advice.
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        reason = next((line for line in lines if "GLOBAL" in line), lines[-2] if len(lines) > 1 else "unsupported content")
+        reason = reason.split(". ")[0]
         raise CheckpointError(
-            f"{path} holds objects other than tensors and was not unpickled for safety ({first[:160]}); "
+            f"{path} holds objects other than tensors and was not unpickled for safety ({reason[:160]}); "
             "use the official checkpoint or convert it with `rvos download NAME --from FILE`"
         ) from None
-    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as exc:
+    except (RuntimeError, EOFError, OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
         raise CheckpointError(f"{path} is not a readable checkpoint (truncated or corrupt: {str(exc)[:160]}); download it again") from None
     return unwrap_state_dict(obj, str(path))
 

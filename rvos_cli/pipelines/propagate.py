@@ -113,6 +113,9 @@ def run_propagate(request: PropagateRequest, reporter: Reporter) -> dict[str, An
             video = check_output(request.video, inputs, "--video")
             if video == output:
                 raise InputError("--video and --output name the same path; choose two different paths")
+            if output in video.parents:
+                raise InputError(f"--video {video} is inside the --output folder {output}, which is replaced as a "
+                                 "whole; write the video elsewhere")
     with timings("load"):
         propagator = build_propagator(request.model, **(request.options or {}))
     with contextlib.ExitStack() as outputs:

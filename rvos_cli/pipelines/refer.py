@@ -20,7 +20,7 @@ from typing import Iterable, Iterator
 import numpy as np
 import torch
 
-from rvos_cli.errors import InputError
+from rvos_cli.errors import InputError, MissingWeightsError
 from rvos_cli.models.mttr import MTTR, load_mttr, select_referred
 from rvos_cli.models.mttr.preprocess import frames_to_tensor, normalize_text, resized_size
 from rvos_cli.models.mttr.tokenizer import TextTokenizer
@@ -28,6 +28,7 @@ from rvos_cli.pipelines.device import autocast, resolve_device, resolve_precisio
 from rvos_cli.pipelines.timing import Timings
 
 DEFAULT_WEIGHTS = "mttr-ytvos"
+TOKENIZER_WEIGHTS = "roberta-base"  # tokenizer files alone, for a checkpoint fetched by hand
 COLOR_NAMES = ("blue", "red", "green", "yellow", "purple", "cyan", "orange", "pink")
 
 
@@ -98,8 +99,25 @@ def load_refer_model(request: ReferRequest) -> tuple[MTTR, TextTokenizer]:
     from rvos_cli import weights
 
     checkpoint = request.checkpoint or weights.locate_checkpoint(request.weights)
-    tokenizer = request.tokenizer or weights.locate_entry_dir(request.weights)
-    return load_mttr(checkpoint), TextTokenizer(tokenizer)
+    tokenizer = TextTokenizer(request.tokenizer or _tokenizer_dir(request))  # before the slow model load
+    return load_mttr(checkpoint), tokenizer
+
+
+def _tokenizer_dir(request: ReferRequest) -> Path:
+    """The weights entry's tokenizer files; with --checkpoint, the small roberta-base entry does as well."""
+    from rvos_cli import weights
+
+    try:
+        return weights.locate_entry_dir(request.weights)
+    except MissingWeightsError:
+        if request.checkpoint is None:
+            raise
+        try:
+            return weights.locate_entry_dir(TOKENIZER_WEIGHTS)
+        except MissingWeightsError:
+            raise MissingWeightsError(
+                f"--checkpoint needs RoBERTa's tokenizer files: pass --tokenizer DIR (with vocab.json and merges.txt) "
+                f"or run `rvos download {TOKENIZER_WEIGHTS}`") from None
 
 
 def infer_window(model: MTTR, video: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor,

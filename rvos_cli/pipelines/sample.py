@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -15,7 +16,7 @@ def run_sample(output: str | os.PathLike, seconds: float, fps: float, width: int
     output = Path(output)
     if output.suffix.lower() != ".mp4":
         raise InputError(f"sample output {output} must end in .mp4")
-    if seconds <= 0 or fps <= 0 or width < 16 or height < 16:
+    if not (0 < seconds < math.inf and 0 < fps < math.inf) or width < 16 or height < 16:
         raise InputError("--seconds and --fps must be positive and --width/--height at least 16 pixels")
     check_output(output, [], "output")
     return write_sample(output, seconds=seconds, fps=fps, width=width, height=height, audio=audio)

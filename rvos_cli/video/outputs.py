@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from rvos_cli.errors import InputError
+from rvos_cli.video.reader import FRAME_EXTENSIONS
 
 
 def check_output(target: str | os.PathLike, inputs: list[str | os.PathLike], flag: str) -> Path:
@@ -15,6 +16,10 @@ def check_output(target: str | os.PathLike, inputs: list[str | os.PathLike], fla
         source = Path(source).absolute()
         if target == source or target in source.parents:
             raise InputError(f"{flag} {target} would overwrite the input {source}; choose another output path")
+        # Frames and masks are read from input folders (a frames dir, a mask folder, eval's PNGs).
+        if source in target.parents and target.suffix.lower() in FRAME_EXTENSIONS and target.is_file():
+            raise InputError(f"{flag} {target} would overwrite an image of the input folder {source}; "
+                             "choose another output path")
     parent = target.parent
     if not parent.is_dir():
         raise InputError(f"{flag} {target}: folder {parent} does not exist; create it or choose another output path")

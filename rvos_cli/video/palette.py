@@ -17,6 +17,7 @@ import numpy as np
 from rvos_cli.errors import InputError
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+JPEG_SIGNATURE = b"\xff\xd8\xff"
 
 
 def _davis_palette() -> np.ndarray:
@@ -98,6 +99,9 @@ def read_label_png(path: str | os.PathLike) -> np.ndarray:
         data = path.read_bytes()
     except OSError as exc:
         raise InputError(f"cannot read mask {path}: {exc.strerror or exc}; pass an existing PNG") from None
+    if data.startswith(JPEG_SIGNATURE):
+        raise InputError(f"mask {path} is a JPEG, whose lossy compression invents object ids along every edge; "
+                         "save the mask as a PNG (palette or grayscale)")
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     if image is None:
         raise InputError(f"mask {path} is not an image OpenCV can read; pass a palette or grayscale PNG")

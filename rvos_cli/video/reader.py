@@ -98,6 +98,16 @@ def _check_size(frame: np.ndarray, path: Path) -> None:
         raise InputError(f"{path} has {width}x{height} frames; a video needs at least {MIN_SIDE}x{MIN_SIDE} pixels")
 
 
+def _check_unique_stems(files: list[Path]) -> None:
+    """Outputs are named after the frames' stems, so `a.jpg` and `a.png` would write one mask for two frames."""
+    seen: dict[str, Path] = {}
+    for file in files:
+        other = seen.setdefault(file.stem, file)
+        if other is not file:
+            raise InputError(f"frames {other.name} and {file.name} in {file.parent} share the name {file.stem!r} "
+                             "that their masks would get; rename or remove one")
+
+
 class VideoSource:
     """Iterate `for index, frame in source` over the kept frames (HxWx3 uint8 RGB), as often as needed."""
 
@@ -206,6 +216,7 @@ class FramesDirSource(VideoSource):
             reporter.warn(f"kept frames {span.first}-{span.first + len(kept) - 1} "
                           f"({len(kept) / fps:.2f} s at {fps:g} fps) "
                           f"of {len(files)}; use --max-seconds 0 or --end to keep more")
+        _check_unique_stems(kept)
         first_frame = self._read(kept[0])
         _check_size(first_frame, kept[0])
         height, width = first_frame.shape[:2]
@@ -241,10 +252,10 @@ def open_video(path: str | os.PathLike, fps: float | None = None, start: str | f
     path = Path(path)
     if not path.exists():
         raise InputError(f"input {path} does not exist; pass a video file or a directory of frames")
-    if fps is not None and not fps > 0:
-        raise InputError(f"--fps {fps:g} must be positive")
-    if max_seconds < 0:
-        raise InputError(f"--max-seconds {max_seconds:g} must be 0 (no limit) or positive")
+    if fps is not None and not 0 < fps < math.inf:
+        raise InputError(f"--fps {fps:g} must be a positive number of frames per second")
+    if not 0 <= max_seconds < math.inf:
+        raise InputError(f"--max-seconds {max_seconds:g} must be 0 (no limit) or a positive number of seconds")
     trim = Trim(parse_time(start, "--start"), parse_time(end, "--end"), max_seconds)
     if path.is_dir():
         return FramesDirSource(path, fps, trim, reporter)

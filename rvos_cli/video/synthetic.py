@@ -103,7 +103,7 @@ def write_sample(path: str | os.PathLike, seconds: float = 3.0, fps: float = 24.
     with atomic_file(mask) as mask_tmp, Mp4Writer(path, width, height, fps, tone if audio else None) as writer:
         clip = synthetic_clip(num_frames, width, height, seed, cycle=round(3 * fps))
         for index, (frame, labels) in enumerate(clip):
-            if index == 0:
-                write_palette_png(mask_tmp, labels)
+            if index == 0:  # padded like the frames: H.264 pads an odd size with a black (background) row/column
+                write_palette_png(mask_tmp, np.pad(labels, ((0, height % 2), (0, width % 2))))
             writer.write(frame)
     return mask

@@ -134,6 +134,8 @@ def _match_sources(entry: dict[str, Any], sources: list[Path]) -> dict[str, Path
     unmatched = []
     for source in sources:
         source = Path(source).expanduser()
+        if not source.exists():
+            raise InputError(f"--from {source} does not exist; pass the file fetched by hand (or a folder of them)")
         if source.is_dir():
             matched.update({path: source / name for name, path in by_name.items() if (source / name).is_file()})
         elif source.name in by_name:

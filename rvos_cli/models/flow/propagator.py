@@ -5,6 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from rvos_cli.errors import InputError
 from rvos_cli.models.flow.appearance import ColourModels
 from rvos_cli.models.flow.cleanup import clean_labels
 from rvos_cli.models.flow.optical_flow import DenseFlow
@@ -25,6 +26,8 @@ class FlowPropagator:
     name = "flow"
 
     def __init__(self, size: int = 480):
+        if size < 0:
+            raise InputError(f"--size must be 0 (native) or a positive shorter side, got {size}")
         self.size = size
         self.flow = DenseFlow()
 
