@@ -215,8 +215,11 @@ def _bench_propagate(request: BenchRequest, device, precision, folder: Path, rep
         parameters = sum(p.numel() for p in propagator.net.parameters())
 
     def steps() -> float:
-        propagator.start(frames[0], labels)
-        return timed(lambda: [propagator.step(f) for f in frames[1:]], device)
+        def run():
+            propagator.start(frames[0], labels)
+            for frame in frames[1:]:
+                propagator.step(frame)
+        return timed(run, device)
 
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
@@ -227,7 +230,7 @@ def _bench_propagate(request: BenchRequest, device, precision, folder: Path, rep
                                               model=model, options=options, max_seconds=0), Reporter(quiet=True))
 
     summaries, e2e_seconds = _end_to_end(run, request, reporter)
-    return _report(request, model, source, parameters, len(frames) - 1, model_seconds, summaries, e2e_seconds,
+    return _report(request, model, source, parameters, len(frames), model_seconds, summaries, e2e_seconds,
                    device, precision, {"input": list(frames[0].shape[:2])})
 
 
