@@ -26,6 +26,15 @@ app = typer.Typer(
 )
 
 
+# Options shared by the commands that read a video.
+PRECISION = typer.Option("auto", "--precision", help="auto (bf16 on CUDA, fp32 on CPU), fp32, bf16 or fp16.")
+FPS = typer.Option(None, "--fps", help="Frame rate of a frames folder [default: 24]; for a video, used only if the file has none.")
+START = typer.Option(None, "--start", help="Start time, seconds or [hh:]mm:ss[.ms].")
+END = typer.Option(None, "--end", help="End time, seconds or [hh:]mm:ss[.ms].")
+MAX_SECONDS = typer.Option(10.0, "--max-seconds", help="Keep at most this many seconds when --end is not given (0 = all).")
+QUIET = typer.Option(False, "--quiet", "-q", help="No progress or notes.")
+
+
 @app.command(epilog=EPILOG)
 @handle_errors
 def refer(
@@ -41,14 +50,14 @@ def refer(
     window: int = typer.Option(24, "--window", help="Frames per inference window."),
     overlap: int = typer.Option(6, "--overlap", help="Frames shared by consecutive windows (the later window wins)."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or mps."),
-    precision: str = typer.Option("auto", "--precision", help="auto (bf16 on CUDA, fp32 on CPU), fp32, bf16 or fp16."),
-    fps: Optional[float] = typer.Option(None, "--fps", help="Frame rate of a frames folder [default: 24]; for a video, used only if the file has none."),
-    start: Optional[str] = typer.Option(None, "--start", help="Start time, seconds or [hh:]mm:ss[.ms]."),
-    end: Optional[str] = typer.Option(None, "--end", help="End time, seconds or [hh:]mm:ss[.ms]."),
-    max_seconds: float = typer.Option(10.0, "--max-seconds", help="Keep at most this many seconds when --end is not given (0 = all)."),
+    precision: str = PRECISION,
+    fps: Optional[float] = FPS,
+    start: Optional[str] = START,
+    end: Optional[str] = END,
+    max_seconds: float = MAX_SECONDS,
     legend: bool = typer.Option(False, "--legend", help="Write each query's text in its colour on a band at the top of the video."),
     json_output: bool = typer.Option(False, "--json", help="Print one JSON summary on stdout."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress or notes."),
+    quiet: bool = QUIET,
 ) -> None:
     """Segment the objects that text queries describe (MTTR)."""
     from rvos_cli.pipelines.refer import ReferRequest, run_refer
@@ -79,13 +88,13 @@ def propagate(
     mem_every: Optional[int] = typer.Option(None, "--mem-every", help="rdevos: add a memory frame every N frames."),
     top_k: Optional[int] = typer.Option(None, "--top-k", help="rdevos: memory entries each pixel reads."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or mps (flow always runs on the CPU)."),
-    precision: str = typer.Option("auto", "--precision", help="auto (bf16 on CUDA, fp32 on CPU), fp32, bf16 or fp16."),
-    fps: Optional[float] = typer.Option(None, "--fps", help="Frame rate of a frames folder [default: 24]; for a video, used only if the file has none."),
-    start: Optional[str] = typer.Option(None, "--start", help="Start time, seconds or [hh:]mm:ss[.ms]."),
-    end: Optional[str] = typer.Option(None, "--end", help="End time, seconds or [hh:]mm:ss[.ms]."),
-    max_seconds: float = typer.Option(10.0, "--max-seconds", help="Keep at most this many seconds when --end is not given (0 = all)."),
+    precision: str = PRECISION,
+    fps: Optional[float] = FPS,
+    start: Optional[str] = START,
+    end: Optional[str] = END,
+    max_seconds: float = MAX_SECONDS,
     json_output: bool = typer.Option(False, "--json", help="Print one JSON summary on stdout."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress or notes."),
+    quiet: bool = QUIET,
 ) -> None:
     """Propagate a first-frame label mask through a video."""
     from rvos_cli.pipelines.propagate import PropagateRequest, run_propagate
