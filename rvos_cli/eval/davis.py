@@ -15,8 +15,9 @@ from typing import Callable
 import numpy as np
 
 from rvos_cli.errors import InputError
-from rvos_cli.eval.layout import Track, read_mask, read_pair
+from rvos_cli.eval.layout import Track, read_pair
 from rvos_cli.eval.metrics import boundary_radius, f_measure, jaccard, statistics
+from rvos_cli.video.palette import read_label_png
 
 VOID = 255
 OBJECT_KEYS = ("J-Mean", "J-Recall", "J-Decay", "F-Mean", "F-Recall", "F-Decay")
@@ -45,7 +46,7 @@ def _num_objects(track: Track) -> int:
     if len(track.gt_frames) < 3:
         raise InputError(f"video {track.video} has {len(track.gt_frames)} ground-truth frames; DAVIS scores "
                          "frames 2..T-1, so each video needs at least 3")
-    first = read_mask(track.gt_frames[0])
+    first = read_label_png(track.gt_frames[0])
     num_objects = int(np.where(first == VOID, 0, first).max())
     if num_objects == 0:
         raise InputError(f"first ground-truth frame {track.gt_frames[0]} has no objects; "

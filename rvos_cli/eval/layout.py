@@ -35,14 +35,9 @@ class Track:
         return pred
 
 
-def read_mask(path: Path) -> np.ndarray:
-    """int32 [H, W] ids of a palette, grayscale id or 0/255 PNG (0/255 reads as 0/1)."""
-    return read_label_png(path)
-
-
 def read_pair(gt_frame: Path, pred_frame: Path) -> tuple[np.ndarray, np.ndarray]:
     """(gt ids, pred ids) of one frame, both int32 [H, W]; exit 2 when the sizes differ."""
-    gt, pred = read_mask(gt_frame), read_mask(pred_frame)
+    gt, pred = read_label_png(gt_frame), read_label_png(pred_frame)
     if gt.shape != pred.shape:
         raise InputError(f"prediction {pred_frame} is {pred.shape[1]}x{pred.shape[0]} but ground truth {gt_frame} "
                          f"is {gt.shape[1]}x{gt.shape[0]}; predictions must have the ground truth's size")
@@ -64,17 +59,17 @@ def _check_roots(pred_root: Path, gt_root: Path) -> None:
 
 
 def _video_tracks(video: str, gt_dir: Path, pred_dir: Path) -> list[Track]:
-    return [Track(video, query.name, _pngs(query), pred_dir / query.name)
-            for query in _subfolders(gt_dir) if _pngs(query)]
+    return [Track(video, query.name, pngs, pred_dir / query.name)
+            for query in _subfolders(gt_dir) if (pngs := _pngs(query))]
 
 
 def davis_tracks(pred_root: Path, gt_root: Path) -> list[Track]:
     """One Track per video; a GT folder holding PNGs is a single video named after the folder."""
     _check_roots(pred_root, gt_root)
-    if _pngs(gt_root):
-        return [Track(gt_root.resolve().name, None, _pngs(gt_root), pred_root)]
-    tracks = [Track(folder.name, None, _pngs(folder), pred_root / folder.name)
-              for folder in _subfolders(gt_root) if _pngs(folder)]
+    if pngs := _pngs(gt_root):
+        return [Track(gt_root.resolve().name, None, pngs, pred_root)]
+    tracks = [Track(folder.name, None, pngs, pred_root / folder.name)
+              for folder in _subfolders(gt_root) if (pngs := _pngs(folder))]
     if not tracks:
         raise InputError(f"no PNG masks in {gt_root}; expected <video>/<frame>.png or a folder of <frame>.png "
                          "(for <video>/<query>/<frame>.png pass --referring)")

@@ -13,7 +13,6 @@ from rich import box
 from rich.table import Table
 
 from rvos_cli.atomic import atomic_file
-from rvos_cli.errors import InputError
 from rvos_cli.eval.davis import GLOBAL_KEYS, DavisResult, average
 from rvos_cli.eval.referring import ReferringResult
 
@@ -44,10 +43,7 @@ def referring_rows(result: ReferringResult) -> list[list]:
 
 
 def write_csv(path: Path, header: tuple[str, ...], rows: list[list]) -> None:
-    """Write the rows atomically, floats with 6 decimals."""
-    if not path.parent.is_dir():
-        raise InputError(f"cannot write {path}: folder {path.parent} does not exist; "
-                         "create it or pick another --csv path")
+    """Write the rows atomically, floats with 6 decimals (`path` checked by check_output beforehand)."""
     with atomic_file(path) as tmp, open(tmp, "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(header)

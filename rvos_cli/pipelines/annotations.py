@@ -51,7 +51,7 @@ def load_annotations(mask: str | os.PathLike, info: VideoInfo, reporter=None) ->
         files = {name: mask / f"{name}.png" for name in info.names if (mask / f"{name}.png").is_file()}
         if info.names[0] not in files:
             raise InputError(f"mask folder {mask} has no {info.names[0]}.png for the first kept frame; add it")
-        paths = [files[name] for name in info.names if name in files]
+        paths = list(files.values())  # in frame order, like info.names
     else:
         paths = [mask]
     index_of = {name: i for i, name in enumerate(info.names)}

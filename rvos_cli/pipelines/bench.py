@@ -19,7 +19,7 @@ from typing import Any, Callable
 import torch
 
 from rvos_cli.errors import InputError, MissingWeightsError
-from rvos_cli.pipelines.device import autocast, device_name, resolve_device, resolve_precision
+from rvos_cli.pipelines.device import autocast, device_name, resolve_device, resolve_precision, sync
 from rvos_cli.pipelines.stats import summarize
 from rvos_cli.ui import Reporter
 
@@ -59,13 +59,6 @@ def parse_size(text: str | None) -> tuple[int, int] | None:
     return height, width
 
 
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    elif device.type == "mps":
-        torch.mps.synchronize()
-
-
 def timed(fn: Callable[[], Any], device: torch.device) -> float:
     sync(device)
     begin = time.perf_counter()
@@ -98,12 +91,9 @@ def _weights(model: str, name: str | None) -> tuple[Any, str]:
             if name:
                 raise
     from rvos_cli.models.random_weights import random_state_dict
+    from rvos_cli.weights.convert import expected_layout
 
-    if model == "mttr":
-        from rvos_cli.models.mttr import expected_state_dict_shapes
-    else:
-        from rvos_cli.models.rdevos import expected_state_dict_shapes
-    return random_state_dict(expected_state_dict_shapes()), "random (official layout)"
+    return random_state_dict(expected_layout(model)[0]), "random (official layout)"
 
 
 def _clip(request: BenchRequest, folder: Path) -> tuple[Path, Path | None]:
@@ -121,7 +111,7 @@ def _clip(request: BenchRequest, folder: Path) -> tuple[Path, Path | None]:
     return clip, mask
 
 
-def _end_to_end(run: Callable[[], dict], request: BenchRequest, reporter: Reporter) -> tuple[list[dict], list[float]]:
+def _end_to_end(run: Callable[[], dict], request: BenchRequest) -> tuple[list[dict], list[float]]:
     """Run the real command `warmup + repeat` times; returns the kept summaries and wall times less model loading."""
     summaries, seconds = [], []
     for index in range(request.warmup + request.repeat):
@@ -134,7 +124,7 @@ def _end_to_end(run: Callable[[], dict], request: BenchRequest, reporter: Report
     return summaries, seconds
 
 
-def _bench_refer(request: BenchRequest, device, precision, folder: Path, reporter: Reporter) -> dict:
+def _bench_refer(request: BenchRequest, device, precision, folder: Path) -> dict:
     from rvos_cli.models.mttr import load_mttr
     from rvos_cli.pipelines.refer import ReferRequest, run_refer
 
@@ -170,7 +160,7 @@ def _bench_refer(request: BenchRequest, device, precision, folder: Path, reporte
             device=str(device), precision=precision,
             max_seconds=0), Reporter(quiet=True))
 
-    summaries, e2e_seconds = _end_to_end(run, request, reporter)
+    summaries, e2e_seconds = _end_to_end(run, request)
     return _report(request, "mttr", source, parameters, frames, model_seconds, summaries, e2e_seconds, device,
                    precision, {"queries": request.queries, "window": request.window, "input": [height, width]})
 
@@ -194,7 +184,7 @@ def _tokenizer_dir(folder: Path) -> Path:
     return target
 
 
-def _bench_propagate(request: BenchRequest, device, precision, folder: Path, reporter: Reporter) -> dict:
+def _bench_propagate(request: BenchRequest, device, precision, folder: Path) -> dict:
     from rvos_cli.pipelines.propagate import PropagateRequest, build_propagator, resolve_model, run_propagate
 
     model = resolve_model(request.model, {"weights": request.weights})
@@ -229,7 +219,7 @@ def _bench_propagate(request: BenchRequest, device, precision, folder: Path, rep
         return run_propagate(PropagateRequest(input=clip, mask=mask, output=folder / "masks", video=folder / "overlay.mp4",
                                               model=model, options=options, max_seconds=0), Reporter(quiet=True))
 
-    summaries, e2e_seconds = _end_to_end(run, request, reporter)
+    summaries, e2e_seconds = _end_to_end(run, request)
     return _report(request, model, source, parameters, len(frames), model_seconds, summaries, e2e_seconds,
                    device, precision, {"input": list(frames[0].shape[:2])})
 
@@ -278,7 +268,7 @@ def run_bench(request: BenchRequest, reporter: Reporter) -> dict:
     bench = _bench_refer if request.task == "refer" else _bench_propagate
     with tempfile.TemporaryDirectory(prefix="rvos-bench-") as folder:
         with reporter.progress(f"bench {request.task}", None):
-            return bench(request, device, precision, Path(folder), reporter)
+            return bench(request, device, precision, Path(folder))
 
 
 def bench_table(summary: dict):

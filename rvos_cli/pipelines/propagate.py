@@ -22,7 +22,8 @@ from rvos_cli.pipelines.timing import Timings
 from rvos_cli.ui import Reporter
 from rvos_cli.video import OverlayVideoWriter, PaletteWriter, open_video, overlay_labels
 from rvos_cli.video.outputs import check_output
-from rvos_cli.weights import describe, load_registry
+from rvos_cli.weights import load_registry
+from rvos_cli.weights.cache import installed_record
 
 
 class Propagator(Protocol):
@@ -50,7 +51,8 @@ PROPAGATORS = {
 
 def installed_weights(model: str) -> list[str]:
     """Names of the registry's installed weights for `model`, in registry order."""
-    return [name for name, entry in load_registry().items() if entry["model"] == model and describe(entry)["installed"]]
+    return [name for name, entry in load_registry().items()
+            if entry["model"] == model and installed_record(name) is not None]
 
 
 # Options only a learned model uses; giving one asks for a learned model.

@@ -9,6 +9,8 @@ from typing import Iterable, Iterator, TypeVar
 
 import torch
 
+from rvos_cli.pipelines.device import sync
+
 T = TypeVar("T")
 
 
@@ -17,7 +19,7 @@ class Timings:
 
     Stages may run in different threads (decode ahead, encode behind); each stage is only
     timed from one thread, so the totals are busy times and may add up to more than the wall time.
-    `device`, when a GPU, is synchronised before a stage's clock stops so queued kernels count.
+    `device`, when a GPU (CUDA or MPS), is synchronised before a stage's clock stops so queued kernels count.
     """
 
     def __init__(self, device: torch.device | None = None):
@@ -30,8 +32,8 @@ class Timings:
         try:
             yield
         finally:
-            if self.device is not None and self.device.type == "cuda":
-                torch.cuda.synchronize(self.device)
+            if self.device is not None:
+                sync(self.device)
             self.seconds[stage] += time.perf_counter() - begin
 
     def timed_iter(self, stage: str, iterable: Iterable[T]) -> Iterator[T]:

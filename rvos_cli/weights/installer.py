@@ -44,17 +44,19 @@ def install(
         record = installed_record(name, cache_dir)
         if record is not None and not local:
             return _summary(name, cache_dir, record, "already installed")
+        folder = entry_dir(name, cache_dir)
+        # Checked once per file: with a sha256 that means hashing the whole file.
+        reusable = {f["path"] for f in entry["files"] if f["path"] not in local and _reusable(folder, f, record)}
         if offline:
-            _require_local(entry, cache_dir, local)
-        record = _install_files(entry, cache_dir, local, keep_original, show_progress)
+            _require_local(entry, local, reusable)
+        record = _install_files(entry, folder, local, reusable, keep_original, show_progress)
         return _summary(name, cache_dir, record, "installed")
 
 
-def _require_local(entry, cache_dir, local: dict[str, Path]) -> None:
+def _require_local(entry, local: dict[str, Path], reusable: set[str]) -> None:
     """Offline mode: every file must come from --from or an earlier, verified partial install."""
     name = entry["name"]
-    folder = entry_dir(name, cache_dir)
-    missing = [f["path"] for f in entry["files"] if f["path"] not in local and not _reusable(folder, f)]
+    missing = [f["path"] for f in entry["files"] if f["path"] not in local and f["path"] not in reusable]
     if missing:
         raise MissingWeightsError(
             f"weights '{name}' are not installed and offline mode forbids downloading {', '.join(missing)}; "
@@ -62,8 +64,8 @@ def _require_local(entry, cache_dir, local: dict[str, Path]) -> None:
         )
 
 
-def _install_files(entry, cache_dir, local: dict[str, Path], keep_original: bool, show_progress: bool) -> dict[str, Any]:
-    folder = entry_dir(entry["name"], cache_dir)
+def _install_files(entry, folder: Path, local: dict[str, Path], reusable: set[str], keep_original: bool,
+                   show_progress: bool) -> dict[str, Any]:
     folder.mkdir(parents=True, exist_ok=True)
     try:
         files, sources = {}, {}
@@ -71,7 +73,7 @@ def _install_files(entry, cache_dir, local: dict[str, Path], keep_original: bool
             dest = folder / file["path"]
             if file["path"] in local:
                 sources[file["path"]] = install_local(local[file["path"]], file, dest)
-            elif _reusable(folder, file):
+            elif file["path"] in reusable:
                 sources[file["path"]] = "cache"
             else:
                 sources[file["path"]] = fetch(entry["name"], file, dest, show_progress)
@@ -117,14 +119,13 @@ def _convert(entry, folder: Path, keep_original: bool, files: dict[str, str]) ->
     return CONVERTED
 
 
-def _reusable(folder: Path, file: dict[str, Any]) -> bool:
-    """A file already in place: part of the current installation, or verified by an unfinished one."""
+def _reusable(folder: Path, file: dict[str, Any], record: dict[str, Any] | None) -> bool:
+    """A file already in place: part of the current installation (`record`), or verified by an unfinished one."""
     path = folder / file["path"]
     if not path.is_file() or (file["size"] is not None and path.stat().st_size != file["size"]):
         return False
     if file["sha256"] is not None:
         return sha256_file(path) == file["sha256"]
-    record = installed_record(folder.name, folder.parent)
     return record is not None and file["path"] in record["files"]
 
 
