@@ -33,6 +33,7 @@ START = typer.Option(None, "--start", help="Start time, seconds or [hh:]mm:ss[.m
 END = typer.Option(None, "--end", help="End time, seconds or [hh:]mm:ss[.ms].")
 MAX_SECONDS = typer.Option(10.0, "--max-seconds", help="Keep at most this many seconds when --end is not given (0 = all).")
 QUIET = typer.Option(False, "--quiet", "-q", help="No progress or notes.")
+JSON_SUMMARY = typer.Option(False, "--json", help="Print one JSON summary on stdout.")
 
 
 @app.command(epilog=EPILOG)
@@ -56,7 +57,7 @@ def refer(
     end: Optional[str] = END,
     max_seconds: float = MAX_SECONDS,
     legend: bool = typer.Option(False, "--legend", help="Write each query's text in its colour on a band at the top of the video."),
-    json_output: bool = typer.Option(False, "--json", help="Print one JSON summary on stdout."),
+    json_output: bool = JSON_SUMMARY,
     quiet: bool = QUIET,
 ) -> None:
     """Segment the objects that text queries describe (MTTR)."""
@@ -93,7 +94,7 @@ def propagate(
     start: Optional[str] = START,
     end: Optional[str] = END,
     max_seconds: float = MAX_SECONDS,
-    json_output: bool = typer.Option(False, "--json", help="Print one JSON summary on stdout."),
+    json_output: bool = JSON_SUMMARY,
     quiet: bool = QUIET,
 ) -> None:
     """Propagate a first-frame label mask through a video."""

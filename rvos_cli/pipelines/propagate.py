@@ -21,7 +21,7 @@ from rvos_cli.pipelines.annotations import load_annotations
 from rvos_cli.pipelines.timing import Timings
 from rvos_cli.ui import Reporter
 from rvos_cli.video import OverlayVideoWriter, PaletteWriter, open_video, overlay_labels
-from rvos_cli.video.outputs import check_output
+from rvos_cli.video.outputs import check_output, check_replaceable_dir
 from rvos_cli.weights import load_registry
 from rvos_cli.weights.cache import installed_record
 
@@ -110,6 +110,7 @@ def run_propagate(request: PropagateRequest, reporter: Reporter) -> dict[str, An
         annotations = load_annotations(request.mask, info, reporter)
         inputs = [request.input, request.mask]
         output = check_output(output, inputs, "--output")
+        check_replaceable_dir(output, "--output")
         video = None
         if request.video is not None:
             video = check_output(request.video, inputs, "--video")

@@ -130,9 +130,8 @@ def infer_window(model: MTTR, video: torch.Tensor, input_ids: torch.Tensor, atte
 
 
 def segment_window(model: MTTR, video: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                   original_size: tuple[int, int], device: torch.device, precision: str, timings: Timings | None = None):
+                   original_size: tuple[int, int], device: torch.device, precision: str, timings: Timings):
     """One window: video [T, 3, h, w] and Q queries -> masks [Q, T, H0, W0] uint8, scores [Q, 50], selected [Q]."""
-    timings = timings or Timings()
     with timings("model"):
         out = infer_window(model, video, input_ids, attention_mask, device, precision)
     with timings("postprocess"), torch.inference_mode():
