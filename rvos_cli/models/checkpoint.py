@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import pickle
 import zipfile
 from pathlib import Path
 from typing import Mapping
 
+import numpy as np
 import torch
 
 from rvos_cli.errors import CheckpointError
@@ -17,6 +19,16 @@ from rvos_cli.errors import CheckpointError
 ZIP_MAGIC, PICKLE_PROTO = b"PK\x03\x04", b"\x80"
 # Wrappers the official trainers put around the state dict, in the order they are tried.
 WRAPPER_KEYS = ("model_state_dict", "state_dict", "network", "model")
+# The only non-tensor objects official trainer files carry beside the weights: ReferFormer's
+# `args` (an argparse.Namespace) and SOC's numpy float score. Plain data, allowed by name; a
+# numpy 1.x pickle names the scalar constructor `numpy.core.multiarray.scalar`.
+TRAINER_GLOBALS = [
+    argparse.Namespace,
+    np.dtype,
+    *{type(np.dtype(t)) for t in (np.float64, np.float32, np.int64)},
+    np._core.multiarray.scalar,
+    (np._core.multiarray.scalar, "numpy.core.multiarray.scalar"),
+]
 
 
 def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
@@ -37,7 +49,8 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         raise CheckpointError(f"{path} is not a PyTorch checkpoint or .safetensors file; "
                               "pass the model's checkpoint (e.g. model.pth, pytorch_model.pt)")
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True, mmap=zipfile.is_zipfile(path))
+        with torch.serialization.safe_globals(TRAINER_GLOBALS):
+            obj = torch.load(path, map_location="cpu", weights_only=True, mmap=zipfile.is_zipfile(path))
     except pickle.UnpicklingError as exc:
         # torch wraps the reason (e.g. "unsupported GLOBAL posix.system") in paragraphs of advice.
         lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
