@@ -135,7 +135,7 @@ def download(
     names: Optional[List[str]] = typer.Argument(None, help="Registry names, e.g. mttr-ytvos (see `rvos models`).", show_default=False),
     all_entries: bool = typer.Option(False, "--all", help="Install every entry of the registry."),
     sources: Optional[List[Path]] = typer.Option(None, "--from", help="Install a file (or a folder of files) fetched by hand instead of downloading it; verified the same way. Needs exactly one NAME."),
-    offline: bool = typer.Option(False, "--offline", envvar="RVOS_OFFLINE", help="Never touch the network: a no-op when installed, else exit 3."),
+    offline: bool = typer.Option(False, "--offline", help="Never touch the network (also: RVOS_OFFLINE=1): a no-op when installed, else exit 3."),
     keep_original: bool = typer.Option(False, "--keep-original", help="Keep the original checkpoint beside model.safetensors."),
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Weights cache (default: $RVOS_HOME, else $XDG_CACHE_HOME/rvos, else ~/.cache/rvos)."),
     registry: Optional[Path] = typer.Option(None, "--registry", help="A weights.yaml adding or overriding entries (also: RVOS_REGISTRY)."),

@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from rvos_cli import settings
 from rvos_cli.errors import InputError, MissingWeightsError
 
 RECORD = "installed.json"
@@ -22,11 +23,7 @@ def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
     """`cache_dir`, else `$RVOS_HOME`, else `$XDG_CACHE_HOME/rvos`, else `~/.cache/rvos`."""
     if cache_dir:
         return Path(cache_dir).expanduser()
-    if os.environ.get("RVOS_HOME"):
-        return Path(os.environ["RVOS_HOME"]).expanduser()
-    if os.environ.get("XDG_CACHE_HOME"):
-        return Path(os.environ["XDG_CACHE_HOME"]).expanduser() / "rvos"
-    return Path.home() / ".cache" / "rvos"
+    return settings.current().home
 
 
 def entry_dir(name: str, cache_dir: str | os.PathLike | None = None) -> Path:

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from rvos_cli import settings
 from rvos_cli.errors import DownloadError
 from rvos_cli.weights.display import byte_progress
 
@@ -119,8 +120,8 @@ def _download(url: str, file: dict[str, Any], part: Path, show_progress: bool) -
 
 def _stream(url: str, part: Path, size: int | None, update) -> None:
     """HTTP(S)/file download into `part`, resuming and retrying transient failures."""
-    retries = int(os.environ.get("RVOS_RETRIES", "3"))
-    backoff = float(os.environ.get("RVOS_RETRY_BACKOFF", "1"))
+    config = settings.current()
+    retries, backoff = config.retries, config.retry_backoff
     failed = 0
     while True:
         offset = part.stat().st_size if part.exists() else 0
@@ -143,7 +144,7 @@ def _stream_once(url: str, part: Path, offset: int, update) -> None:
     headers = {"User-Agent": USER_AGENT}
     if offset:
         headers["Range"] = f"bytes={offset}-"
-    timeout = float(os.environ.get("RVOS_TIMEOUT", "30"))
+    timeout = settings.current().timeout
     try:
         with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout) as response:
             if offset and getattr(response, "status", None) != 206:
@@ -183,7 +184,7 @@ def _modelscope(ref: str, need_listing: bool) -> tuple[str, dict[str, Any]]:
     if len(parts) != 3:
         raise MirrorError("modelscope:// URLs are modelscope://namespace/name/path/in/repo")
     namespace, name, path = parts
-    endpoint = os.environ.get("RVOS_MODELSCOPE_ENDPOINT", "https://modelscope.cn").rstrip("/")
+    endpoint = settings.current().modelscope_endpoint
     base = f"{endpoint}/api/v1/models/{namespace}/{name}/repo"
     url = f"{base}?Revision=master&FilePath={quote(path)}"
     if not need_listing:
@@ -196,7 +197,7 @@ def _modelscope(ref: str, need_listing: bool) -> tuple[str, dict[str, Any]]:
 
 
 def _get_json(url: str) -> dict[str, Any]:
-    timeout = float(os.environ.get("RVOS_TIMEOUT", "30"))
+    timeout = settings.current().timeout
     try:
         with urllib.request.urlopen(urllib.request.Request(url, headers={"User-Agent": USER_AGENT}), timeout=timeout) as r:
             return json.loads(r.read().decode("utf-8"))

@@ -16,6 +16,7 @@ from typing import Any, Callable, Iterator
 
 from filelock import FileLock, Timeout
 
+from rvos_cli import settings
 from rvos_cli.atomic import atomic_file
 from rvos_cli.errors import InputError, MissingWeightsError
 from rvos_cli.weights.cache import RECORD, entry_dir, installed_record, lock_path
@@ -36,8 +37,9 @@ def install(
     """Install `entry`; return a summary {name, status, path, checkpoint, files}.
 
     `sources` are files fetched by hand (`--from`), matched to the entry's files by name
-    (a lone unmatched file is taken as the checkpoint). `offline` forbids the network.
+    (a lone unmatched file is taken as the checkpoint). `offline` (or RVOS_OFFLINE) forbids the network.
     """
+    offline = offline or settings.current().offline
     name = entry["name"]
     local = _match_sources(entry, sources or [])
     with _entry_lock(name, cache_dir, note):

@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from rvos_cli import settings
 from rvos_cli.errors import InputError
 
 BUILTIN_REGISTRY = Path(__file__).resolve().parents[1] / "weights.yaml"
@@ -31,7 +32,7 @@ SHA256 = re.compile(r"^[0-9a-f]{64}$")
 def load_registry(registry: str | os.PathLike | None = None) -> dict[str, dict[str, Any]]:
     """Built-in entries, then those of `$RVOS_REGISTRY`, then those of `registry`; later names win."""
     entries = _read(BUILTIN_REGISTRY)
-    for extra in (os.environ.get("RVOS_REGISTRY"), registry):
+    for extra in (settings.current().registry, registry):
         if extra:
             entries.update(_read(Path(extra)))
     return entries
