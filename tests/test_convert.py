@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import fnmatch
-import importlib.util
 from pathlib import Path
 
 import pytest
@@ -12,39 +10,63 @@ from safetensors import safe_open
 from safetensors.torch import load_file
 
 from rvos_cli.errors import CheckpointError
-from rvos_cli.weights.convert import LAYOUTS, convert_checkpoint, expected_layout
+from rvos_cli.models.registry import MODELS
+from rvos_cli.weights.convert import convert_checkpoint
+from rvos_cli.weights.registry import MODELS as REGISTRY_MODELS
 
-EXPECTED = {"encoder.weight": (8, 4), "encoder.bias": (8,), "bn.running_mean": (8,), "bn.num_batches_tracked": ()}
-OPTIONAL = ("*.num_batches_tracked", "text.position_ids")
 
-
-def official(**extra) -> dict[str, torch.Tensor]:
-    state = {"encoder.weight": torch.randn(8, 4), "encoder.bias": torch.randn(8), "bn.running_mean": torch.randn(8)}
+def zero_state(layout, **extra) -> dict[str, torch.Tensor]:
+    """Every required entry of `layout` as a zero-stride view: the pickle stays tiny, conversion materialises it."""
+    state = {name: torch.zeros(1).reshape([1] * len(shape)).expand(shape) for name, shape in layout.floating().items()}
     state.update(extra)
     return state
 
 
-def test_wrapped_checkpoint_converts_and_loads_back(tmp_path):
-    state = official(**{"text.position_ids": torch.arange(5)[None]})
+def test_registry_names_every_model():
+    assert set(REGISTRY_MODELS) - {"none"} == set(MODELS)
+
+
+@pytest.mark.parametrize("model", sorted(MODELS))
+def test_every_model_converts_from_an_official_wrapped_file(model, tmp_path):
+    spec = MODELS[model]
+    layout = spec.layout(spec.variants[0])
+    marked = next(iter(layout.floating()))
+    state = zero_state(layout, **{marked: torch.randn(layout.shapes[marked])})
+    dropped = [name for name in layout.shapes if layout.is_dropped(name)]
+    state.update({name: torch.zeros(layout.shapes[name], dtype=torch.long) for name in dropped})
     src = tmp_path / "ckpt.pth.tar"
     torch.save({"epoch": 9, "model_state_dict": state, "optimizer_state_dict": {"state": {}}, "best_mAP": 0.5}, src)
-    count = convert_checkpoint(src, tmp_path / "model.safetensors", EXPECTED, OPTIONAL, metadata={"rvos_entry": "x"})
-    loaded = load_file(str(tmp_path / "model.safetensors"))
-    assert count == 3 and set(loaded) == {"encoder.weight", "encoder.bias", "bn.running_mean"}  # position_ids dropped
-    assert all(torch.equal(loaded[k], state[k]) for k in loaded)
+    count = convert_checkpoint(src, tmp_path / "model.safetensors", model, metadata={"rvos_entry": "x"})
     with safe_open(str(tmp_path / "model.safetensors"), "pt") as f:
-        assert f.metadata()["rvos_entry"] == "x"
+        assert set(f.keys()) == set(state) - set(dropped) and count == len(state) - len(dropped)
+        assert all(tuple(f.get_slice(k).get_shape()) == layout.shapes[k] for k in f.keys())
+        assert torch.equal(f.get_tensor(marked), state[marked])
+        assert f.metadata()["rvos_entry"] == "x" and f.metadata()["rvos_variant"] == layout.variant
+    loaded = spec.load(tmp_path / "model.safetensors")
+    assert torch.equal(loaded.state_dict()[marked], state[marked])
+
+
+def test_module_prefix_is_removed(tmp_path):
+    layout = MODELS["rdevos"].layout("resnet50")
+    state = {f"module.{k}": v for k, v in zero_state(layout).items()}
+    torch.save(state, tmp_path / "dp.pth")
+    assert convert_checkpoint(tmp_path / "dp.pth", tmp_path / "model.safetensors", "rdevos") == len(state)
 
 
 def test_wrong_checkpoint_lists_mismatches(tmp_path):
-    src = tmp_path / "other.pth"
-    torch.save({"encoder.weight": torch.randn(8, 5), "decoder.weight": torch.randn(2)}, src)
+    layout = MODELS["rdevos"].layout("resnet50")
+    state = zero_state(layout)
+    first, second = list(state)[:2]
+    state[first] = torch.zeros(3, 5)
+    del state[second]
+    state["decoder.extra.weight"] = torch.zeros(2)
+    torch.save(state, tmp_path / "other.pth")
     with pytest.raises(CheckpointError) as info:
-        convert_checkpoint(src, tmp_path / "model.safetensors", EXPECTED, OPTIONAL, model="rdevos")
+        convert_checkpoint(tmp_path / "other.pth", tmp_path / "model.safetensors", "rdevos")
     message = str(info.value)
-    assert "not a rdevos checkpoint" in message
-    assert "encoder.bias" in message and "decoder.weight" in message and "(8, 5) != (8, 4)" in message
-    assert not (tmp_path / "model.safetensors").exists()
+    assert "not a RDE-VOS (resnet50) checkpoint" in message
+    assert second in message and "decoder.extra.weight" in message and "(3, 5) !=" in message
+    assert len(message.splitlines()) == 1 and not (tmp_path / "model.safetensors").exists()
 
 
 class Evil:
@@ -58,40 +80,15 @@ class Evil:
 def test_malicious_pickle_is_not_run(tmp_path):
     marker = tmp_path / "pwned"
     src = tmp_path / "evil.pth"
-    torch.save({"state_dict": official(), "x": Evil(marker)}, src)
+    torch.save({"state_dict": zero_state(MODELS["rdevos"].layout("resnet50")), "x": Evil(marker)}, src)
     with pytest.raises(CheckpointError, match="not unpickled"):
-        convert_checkpoint(src, tmp_path / "model.safetensors", EXPECTED, OPTIONAL)
+        convert_checkpoint(src, tmp_path / "model.safetensors", "rdevos")
     assert not marker.exists() and not (tmp_path / "model.safetensors").exists()
 
 
-def test_rdevos_official_layout_from_manifest(tmp_path, random_weights, fixtures_dir):
-    """The real RDE-VOS names and shapes (64M values): a flat official file converts and reads back."""
-    manifest = random_weights.load_manifest(fixtures_dir / "rdevos" / "manifest.json")
-    expected = {name: tuple(shape) for name, shape, _ in manifest}
-    # Zero-stride views keep the pickle tiny; conversion materialises them.
-    state = {
-        name: torch.zeros(1, dtype=getattr(torch, dtype)).reshape([1] * len(shape)).expand(shape)
-        for name, shape, dtype in manifest
-        if not name.endswith("num_batches_tracked")
-    }
-    state["key_proj.key_proj.weight"] = torch.randn(expected["key_proj.key_proj.weight"])
-    src = tmp_path / "model_s012_final.pth"
-    torch.save(state, src)
-    convert_checkpoint(src, tmp_path / "model.safetensors", expected, LAYOUTS["rdevos"][1], model="rdevos")
-    with safe_open(str(tmp_path / "model.safetensors"), "pt") as f:
-        assert set(f.keys()) == set(state)
-        assert all(tuple(f.get_slice(k).get_shape()) == expected[k] for k in f.keys())
-        assert torch.equal(f.get_tensor("key_proj.key_proj.weight"), state["key_proj.key_proj.weight"])
-
-
-@pytest.mark.parametrize("model, fixture", [("rdevos", "rdevos"), ("mttr", "mttr")])
-def test_model_layout_matches_the_official_manifest(model, fixture, random_weights, fixtures_dir):
-    if importlib.util.find_spec(LAYOUTS[model][0]) is None:
-        pytest.skip(f"{LAYOUTS[model][0]} not written yet")
-    expected, optional = expected_layout(model)
-    manifest = {name: tuple(shape) for name, shape, _ in random_weights.load_manifest(fixtures_dir / fixture / "manifest.json")}
-    def required(names):
-        return {n for n in names if not any(fnmatch.fnmatchcase(n, p) for p in optional)}
-
-    assert required(expected) == required(manifest)
-    assert all(tuple(expected[n]) == manifest[n] for n in required(expected))
+@pytest.mark.parametrize("model, manifest", [("rdevos", "rdevos/manifest.json"), ("mttr", "mttr/manifest.json")])
+def test_model_layout_matches_the_official_manifest(model, manifest, random_weights, fixtures_dir):
+    rows = random_weights.load_manifest(fixtures_dir / manifest)
+    spec = MODELS[model]
+    layout = spec.layout(spec.variants[0])
+    assert [(name, tuple(shape)) for name, shape, _ in rows] == list(layout.shapes.items())

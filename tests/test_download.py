@@ -6,6 +6,7 @@ mid-file, answer 404, serve wrong bytes or serve slowly, per path.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -24,6 +25,8 @@ from typer.testing import CliRunner
 
 from rvos_cli.cli import app
 from rvos_cli.errors import MissingWeightsError
+from rvos_cli.models.layout import CheckpointLayout
+from rvos_cli.models.registry import MODELS
 from rvos_cli.weights import convert, locate_checkpoint, locate_entry_dir
 
 runner = CliRunner()
@@ -307,7 +310,9 @@ def test_gdrive_without_gdown_says_what_to_install(env, monkeypatch):
 
 def fake_rdevos_layout(monkeypatch):
     expected = {"key_proj.weight": (4, 3, 3, 3), "key_proj.bias": (4,), "bn.num_batches_tracked": ()}
-    monkeypatch.setattr(convert, "expected_layout", lambda model: (expected, ("*.num_batches_tracked",)))
+    layout = CheckpointLayout("rdevos", "tiny", expected, optional=("*.num_batches_tracked",))
+    spec = dataclasses.replace(MODELS["rdevos"], layout=lambda variant: layout, detect_variant=lambda state: "tiny")
+    monkeypatch.setattr(convert, "model_spec", lambda model: spec)
     return {"key_proj.weight": torch.randn(4, 3, 3, 3), "key_proj.bias": torch.randn(4)}
 
 

@@ -11,8 +11,9 @@ import pytest
 import torch
 
 from rvos_cli.errors import CheckpointError
-from rvos_cli.models.mttr import expected_state_dict_shapes, load_mttr
-from rvos_cli.models.mttr.swin import relative_position_index
+from rvos_cli.models.common.video_swin import relative_position_index
+from rvos_cli.models.mttr import load_mttr
+from rvos_cli.models.mttr.layout import layout
 
 POSITION_IDS = "transformer.text_encoder.embeddings.position_ids"
 MARKED = "is_referred_head.bias"
@@ -20,7 +21,7 @@ MARKED = "is_referred_head.bias"
 
 @pytest.fixture(scope="module")
 def shapes():
-    return expected_state_dict_shapes()
+    return layout().shapes
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +46,7 @@ def test_layout_matches_the_official_checkpoint(shapes, fixtures_dir, random_wei
 
 
 def test_layout_counts():
-    shapes = expected_state_dict_shapes()
+    shapes = layout().shapes
     floats = [s for k, s in shapes.items() if not (k.endswith("relative_position_index") or k == POSITION_IDS)]
     assert len(shapes) == 475
     assert sum(torch.Size(s).numel() for s in floats) == 146_489_864
@@ -92,7 +93,7 @@ def test_wrong_checkpoint_names_keys(official, tmp_path):
     with pytest.raises(CheckpointError) as error:
         load_mttr(path)
     message = str(error.value)
-    assert "not a MTTR checkpoint" in message and "\n" not in message
+    assert "not a MTTR (video_swin_t) checkpoint" in message and "\n" not in message
     assert "missing: backbone." in message and "unexpected: swin." in message
 
 

@@ -8,7 +8,8 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from test_rdevos_model import random_state_dict
+from rvos_cli.models.random_weights import random_state_dict
+from rvos_cli.models.rdevos.layout import layout
 from typer.testing import CliRunner
 
 from rvos_cli.cli import app
@@ -23,7 +24,7 @@ NAMES = [f"{i:05d}" for i in range(FRAMES)]
 @pytest.fixture(scope="module")
 def assets(tmp_path_factory):
     folder = tmp_path_factory.mktemp("rdevos")
-    torch.save(random_state_dict(seed=3), folder / "model_s012_final.pth")
+    torch.save(random_state_dict(layout(), seed=3), folder / "model_s012_final.pth")
     (folder / "clip").mkdir()
     for name, (frame, labels) in zip(NAMES, synthetic_clip(FRAMES, WIDTH, HEIGHT)):
         cv2.imwrite(str(folder / "clip" / f"{name}.png"), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))

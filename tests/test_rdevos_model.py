@@ -2,40 +2,20 @@
 
 from __future__ import annotations
 
-import math
-
 import pytest
 import torch
 from safetensors.torch import save_file
 
 from rvos_cli.errors import CheckpointError
-from rvos_cli.models.rdevos import RDETracker, expected_state_dict_shapes, load_rdevos, propagate_probs
+from rvos_cli.models.random_weights import random_state_dict
+from rvos_cli.models.rdevos import RDETracker, load_rdevos, propagate_probs
+from rvos_cli.models.rdevos.layout import layout
 from rvos_cli.models.rdevos.aggregate import aggregate
-
-
-def random_state_dict(seed: int = 0) -> dict[str, torch.Tensor]:
-    """Official-layout weights drawn like the parity fixtures' (scaled normals, BN stats near identity)."""
-    generator = torch.Generator().manual_seed(seed)
-    state = {}
-    for name, shape in expected_state_dict_shapes().items():
-        if name.endswith("num_batches_tracked"):
-            continue
-        n = torch.randn(shape, generator=generator)
-        leaf = name.rsplit(".", 1)[-1]
-        if len(shape) >= 2:
-            state[name] = n / math.sqrt(math.prod(shape[1:]))
-        elif leaf == "running_var":
-            state[name] = 1 + 0.25 * n.abs()
-        elif leaf == "weight":
-            state[name] = 1 + 0.1 * n
-        else:
-            state[name] = 0.1 * n
-    return state
 
 
 @pytest.fixture(scope="module")
 def state():
-    return random_state_dict()
+    return random_state_dict(layout(), seed=0)
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +40,7 @@ def test_loads_safetensors_with_prefix_and_half_precision(tmp_path, state, net):
 def test_rejects_a_checkpoint_of_another_model(tmp_path, state):
     path = tmp_path / "other.pth"
     torch.save({"backbone.weight": torch.zeros(3), "decoder.pred.weight": torch.zeros(1, 256, 1, 1)}, path)
-    with pytest.raises(CheckpointError, match=r"not a RDE-VOS checkpoint.*missing.*unexpected.*wrong shape"):
+    with pytest.raises(CheckpointError, match=r"not a RDE-VOS \(resnet50\) checkpoint.*missing.*unexpected.*wrong shape"):
         load_rdevos(path)
     with pytest.raises(CheckpointError, match="does not exist"):
         load_rdevos(tmp_path / "absent.pth")

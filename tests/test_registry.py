@@ -23,17 +23,17 @@ def test_builtin_registry_entries():
     entries = load_registry()
     assert {"mttr-ytvos", "mttr-a2d", "rdevos-ytvos", "rdevos-davis"} <= set(entries)
     ytvos = entries["mttr-ytvos"]
-    checkpoint = next(f for f in ytvos["files"] if f["role"] == "checkpoint")
-    assert (ytvos["model"], ytvos["task"]) == ("mttr", "refer")
-    assert checkpoint["path"] == "refer-youtube-vos_window-12.pth.tar" and checkpoint["sha256"] == MTTR_SHA
-    assert checkpoint["urls"][0].startswith("https://huggingface.co/spaces/MTTR/")
-    assert "gdrive://1R_F0ETKipENiJUnVwarHnkPmUIcKXRaL" in checkpoint["urls"]
+    checkpoint = next(f for f in ytvos.files if f.role == "checkpoint")
+    assert (ytvos.model, ytvos.task) == ("mttr", "refer")
+    assert checkpoint.path == "refer-youtube-vos_window-12.pth.tar" and checkpoint.sha256 == MTTR_SHA
+    assert checkpoint.urls[0].startswith("https://huggingface.co/spaces/MTTR/")
+    assert "gdrive://1R_F0ETKipENiJUnVwarHnkPmUIcKXRaL" in checkpoint.urls
     for name in ("mttr-ytvos", "mttr-a2d"):
-        paths = {f["path"] for f in entries[name]["files"]}
+        paths = {f.path for f in entries[name].files}
         assert {"vocab.json", "merges.txt", "config.json"} <= paths
-    assert entries["rdevos-ytvos"]["defaults"] == {"mem_every": 4, "top_k": 20}
-    assert entries["rdevos-davis"]["defaults"] == {"mem_every": 3, "top_k": 40}
-    assert entries["rdevos-ytvos"]["files"][0]["urls"][0].startswith("modelscope://damo/cv_rdevos_video-object-segmentation/")
+    assert entries["rdevos-ytvos"].defaults == {"mem_every": 4, "top_k": 20}
+    assert entries["rdevos-davis"].defaults == {"mem_every": 3, "top_k": 40}
+    assert entries["rdevos-ytvos"].files[0].urls[0].startswith("modelscope://damo/cv_rdevos_video-object-segmentation/")
 
 
 def test_registry_ships_as_one_real_file():
@@ -56,8 +56,8 @@ def test_overrides_env_then_option(tmp_path, monkeypatch):
     option_file = write(tmp_path / "opt.yaml", {"extra": {**ENTRY, "description": "option wins"}})
     monkeypatch.setenv("RVOS_REGISTRY", str(env_file))
     entries = load_registry(option_file)
-    assert entries["mttr-ytvos"]["description"] == "mine"
-    assert entries["extra"]["description"] == "option wins"
+    assert entries["mttr-ytvos"].description == "mine"
+    assert entries["extra"].description == "option wins"
     assert "rdevos-davis" in entries
 
 

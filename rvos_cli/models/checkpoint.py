@@ -7,10 +7,11 @@ import os
 import pickle
 import zipfile
 from pathlib import Path
-from typing import Mapping
+from typing import Callable, Mapping
 
 import numpy as np
 import torch
+from torch import nn
 
 from rvos_cli.errors import CheckpointError
 
@@ -103,3 +104,34 @@ def check_state_dict(
             shown = ", ".join(items[:3]) + (f" (+{len(items) - 3} more)" if len(items) > 3 else "")
             parts.append(f"{len(items)} {label}: {shown}")
     raise CheckpointError(f"{origin} is not a {model} checkpoint: " + "; ".join(parts))
+
+
+def read_checkpoint(source: str | os.PathLike | Mapping[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], str]:
+    """(name -> tensor, where it came from) of a checkpoint file or an in-memory state dict.
+
+    A DataParallel `module.` prefix on every name is removed.
+    """
+    if isinstance(source, Mapping):
+        state, origin = unwrap_state_dict(source, "state dict"), "state dict"
+    else:
+        state, origin = read_state_dict(source), str(source)
+    if state and all(name.startswith("module.") for name in state):
+        state = {name.removeprefix("module."): t for name, t in state.items()}
+    return state, origin
+
+
+def build_from_state(build: Callable[[], nn.Module], state: Mapping[str, torch.Tensor],
+                     computed: Mapping[str, torch.Tensor] = {}) -> nn.Module:
+    """`build()` on the meta device, then adopt `state` (float tensors as float32) without a copy.
+
+    `computed` fills the integer buffers a file may lack (index tables, counters). The result is
+    in eval mode with gradients off, on the CPU (or wherever the state's tensors are).
+    """
+    with torch.device("meta"):
+        model = build()
+    state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+    for name, value in computed.items():
+        state.setdefault(name, value)
+    # assign=True adopts the (possibly memory-mapped) tensors instead of copying them into new parameters.
+    model.load_state_dict(state, strict=True, assign=True)
+    return model.requires_grad_(False).eval()

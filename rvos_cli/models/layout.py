@@ -27,6 +27,7 @@ class CheckpointLayout:
     (both names are saved, the port holds it once under the canonical name). A file may lack
     the alias; where it has both, `alias_wins` says whose value the original's `load_state_dict`
     leaves in the model (it visits the modules in registration order and the last copy wins).
+    title: the model's name in messages.
     """
 
     model: str
@@ -36,6 +37,7 @@ class CheckpointLayout:
     dropped: tuple[str, ...] = ()
     aliases: Mapping[str, str] = field(default_factory=dict)
     alias_wins: bool = False
+    title: str = ""
 
     def is_optional(self, name: str) -> bool:
         return name in self.aliases or any(fnmatch.fnmatchcase(name, p) for p in (*self.optional, *self.dropped))
@@ -56,7 +58,7 @@ class CheckpointLayout:
             if items:
                 shown = ", ".join(items[:3]) + (f" (+{len(items) - 3} more)" if len(items) > 3 else "")
                 parts.append(f"{len(items)} {label}: {shown}")
-        name = self.model + (f" ({self.variant})" if self.variant else "")
+        name = (self.title or self.model) + (f" ({self.variant})" if self.variant else "")
         raise CheckpointError(f"{origin} is not a {name} checkpoint: " + "; ".join(parts))
 
     def kept(self, state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:

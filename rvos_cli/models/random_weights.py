@@ -1,4 +1,4 @@
-"""Random weights in an official checkpoint layout, for benchmarks without a download.
+"""Random weights in an official checkpoint layout, for benchmarks and tests without a download.
 
 Speed does not depend on the values, but magnitudes do matter (overflowing activations can hit slow
 paths), so each tensor is scaled like a sensible initialisation: matrices by 1/sqrt(fan-in), norm
@@ -7,22 +7,17 @@ weights near 1, variances positive, everything else small.
 
 from __future__ import annotations
 
-from typing import Mapping
-
 import torch
 
-# Integer buffers the models compute themselves; loaders accept their absence.
-INTEGER_BUFFERS = ("relative_position_index", "position_ids", "num_batches_tracked")
+from rvos_cli.models.layout import CheckpointLayout
 
 
-def random_state_dict(shapes: Mapping[str, tuple[int, ...]], seed: int = 0) -> dict[str, torch.Tensor]:
-    """name -> float32 tensor for every floating-point entry of `shapes` (an `expected_state_dict_shapes()`)."""
+def random_state_dict(layout: CheckpointLayout, seed: int = 0) -> dict[str, torch.Tensor]:
+    """name -> float32 tensor for every entry of `layout` a file must have (`layout.floating()`)."""
     generator = torch.Generator().manual_seed(seed)
     state = {}
-    for name, shape in shapes.items():
+    for name, shape in layout.floating().items():
         leaf = name.rsplit(".", 1)[-1]
-        if leaf in INTEGER_BUFFERS:
-            continue
         noise = torch.randn(shape, generator=generator)
         if len(shape) >= 2:
             value = noise / max(1, noise[0].numel()) ** 0.5

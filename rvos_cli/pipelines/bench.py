@@ -83,7 +83,7 @@ def _weights(model: str, name: str | None) -> tuple[Any, str]:
     """(checkpoint path or random official-layout state dict, description)."""
     from rvos_cli import weights
 
-    candidates = [name] if name else [n for n, e in weights.load_registry().items() if e["model"] == model]
+    candidates = [name] if name else [n for n, e in weights.load_registry().items() if e.model == model]
     for candidate in candidates:
         try:
             return weights.locate_checkpoint(candidate), candidate
@@ -91,9 +91,10 @@ def _weights(model: str, name: str | None) -> tuple[Any, str]:
             if name:
                 raise
     from rvos_cli.models.random_weights import random_state_dict
-    from rvos_cli.weights.convert import expected_layout
+    from rvos_cli.models.registry import MODELS
 
-    return random_state_dict(expected_layout(model)[0]), "random (official layout)"
+    spec = MODELS[model]
+    return random_state_dict(spec.layout(spec.variants[0])), "random (official layout)"
 
 
 def _clip(request: BenchRequest, folder: Path) -> tuple[Path, Path | None]:

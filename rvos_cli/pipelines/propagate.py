@@ -52,7 +52,7 @@ PROPAGATORS = {
 def installed_weights(model: str) -> list[str]:
     """Names of the registry's installed weights for `model`, in registry order."""
     return [name for name, entry in load_registry().items()
-            if entry["model"] == model and installed_record(name) is not None]
+            if entry.model == model and installed_record(name) is not None]
 
 
 # Options only a learned model uses; giving one asks for a learned model.

@@ -30,9 +30,9 @@ def _weights_defaults(weights: str | None) -> dict[str, Any]:
     if weights is None:
         return {}
     entry = registry_entry(weights)
-    if entry["model"] != "rdevos":
+    if entry.model != "rdevos":
         raise InputError(f"weights '{weights}' are for model {entry['model']}, not rdevos; use rdevos-ytvos or rdevos-davis")
-    return entry["defaults"]
+    return entry.defaults
 
 
 def _check_labels(labels: np.ndarray, frame: np.ndarray, what: str) -> None:

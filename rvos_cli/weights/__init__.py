@@ -10,7 +10,12 @@ Public API used by the pipelines and the CLI:
 - `describe(entry, cache_dir=None) -> dict`: a row of `rvos models`
 """
 
-from rvos_cli.weights.cache import cache_root, describe, locate_checkpoint, locate_entry_dir
+from rvos_cli.weights.cache import (
+    cache_root,
+    describe,
+    locate_checkpoint,
+    locate_entry_dir,
+)
 from rvos_cli.weights.installer import install
 from rvos_cli.weights.registry import load_registry, registry_entry
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from rvos_cli import settings
 from rvos_cli.errors import InputError, MissingWeightsError
+from rvos_cli.weights.registry import WeightsEntry
 
 RECORD = "installed.json"
 
@@ -71,20 +72,22 @@ def _missing(name: str, cache_dir: str | os.PathLike | None) -> MissingWeightsEr
     )
 
 
-def describe(entry: dict[str, Any], cache_dir: str | os.PathLike | None = None) -> dict[str, Any]:
+def describe(entry: WeightsEntry, cache_dir: str | os.PathLike | None = None) -> dict[str, Any]:
     """One row of `rvos models`: registry facts plus whether and where the entry is installed."""
-    sizes = [f["size"] for f in entry["files"]]
-    record = installed_record(entry["name"], cache_dir)
-    folder = entry_dir(entry["name"], cache_dir)
+    sizes = [f.size for f in entry.files]
+    record = installed_record(entry.name, cache_dir)
+    folder = entry_dir(entry.name, cache_dir)
     return {
-        "name": entry["name"],
-        "model": entry["model"],
-        "task": entry["task"],
-        "description": entry["description"],
+        "name": entry.name,
+        "model": entry.model,
+        "task": entry.task,
+        "description": entry.description,
         "size": sum(sizes) if None not in sizes else None,
         "installed": record is not None,
         "installed_size": sum((folder / p).stat().st_size for p in record["files"]) if record else None,
         "path": str(folder) if record else None,
         "checkpoint": str(folder / record["checkpoint"]) if record and record.get("checkpoint") else None,
-        "defaults": entry["defaults"],
+        "defaults": entry.defaults,
+        "accuracy": entry.accuracy,
+        "licence": entry.licence,
     }

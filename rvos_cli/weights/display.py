@@ -5,8 +5,15 @@ from __future__ import annotations
 import contextlib
 from typing import Any, Callable, Iterator
 
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
 from rich.table import Table
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
 from rvos_cli.ui import stderr
 

@@ -28,6 +28,7 @@ from urllib.parse import quote
 from rvos_cli import settings
 from rvos_cli.errors import DownloadError
 from rvos_cli.weights.display import byte_progress
+from rvos_cli.weights.registry import WeightsFile
 
 CHUNK = 1 << 20
 RETRY_STATUS = {408, 425, 429, 500, 502, 503, 504}
@@ -43,36 +44,36 @@ class Transient(Exception):
     """A failure worth retrying on the same mirror (resuming where it stopped)."""
 
 
-def fetch(name: str, file: dict[str, Any], dest: Path, show_progress: bool = False) -> str:
+def fetch(name: str, file: WeightsFile, dest: Path, show_progress: bool = False) -> str:
     """Download registry `file` of entry `name` to `dest` from the first mirror that works; return that URL.
 
     DownloadError (exit 4) when every mirror fails or the bytes do not match size/sha256.
     """
     part = dest.with_name(dest.name + ".part")
     failures = []
-    for url in file["urls"]:
+    for url in file.urls:
         try:
             size, sha256 = _download(url, file, part, show_progress)
         except MirrorError as exc:
             failures.append(f"{url}: {exc}")
-            if file["sha256"] is None:
+            if file.sha256 is None:
                 # Without a checksum, bytes from two different mirrors must never be spliced.
                 part.unlink(missing_ok=True)
             continue
-        verify(part, size, sha256, origin=url, label=file["path"])
+        verify(part, size, sha256, origin=url, label=file.path)
         os.replace(part, dest)
         return url
     raise DownloadError(
-        f"could not download {file['path']} of '{name}' from any mirror ({'; '.join(failures)}); check the network, "
+        f"could not download {file.path} of '{name}' from any mirror ({'; '.join(failures)}); check the network, "
         f"or fetch the file by hand and install it with `rvos download {name} --from FILE`"
     )
 
 
-def install_local(source: Path, file: dict[str, Any], dest: Path) -> str:
+def install_local(source: Path, file: WeightsFile, dest: Path) -> str:
     """Install a file fetched by hand (`--from`), verified like a download."""
     if not source.is_file():
         raise DownloadError(f"--from {source}: no such file")
-    verify(source, file["size"], file["sha256"], origin=str(source), label=file["path"], delete=False)
+    verify(source, file.size, file.sha256, origin=str(source), label=file.path, delete=False)
     part = dest.with_name(dest.name + ".part")
     shutil.copyfile(source, part)
     os.replace(part, dest)
@@ -104,16 +105,16 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _download(url: str, file: dict[str, Any], part: Path, show_progress: bool) -> tuple[int | None, str | None]:
+def _download(url: str, file: WeightsFile, part: Path, show_progress: bool) -> tuple[int | None, str | None]:
     """Fill `part` from one mirror; return the (size, sha256) the bytes must have."""
-    size, sha256 = file["size"], file["sha256"]
+    size, sha256 = file.size, file.sha256
     if url.startswith("gdrive://"):
         _gdrive(url[len("gdrive://"):], part, quiet=not show_progress)
         return size, sha256
     if url.startswith("modelscope://"):
         url, listed = _modelscope(url[len("modelscope://"):], need_listing=sha256 is None)
         size, sha256 = size or listed.get("Size"), sha256 or listed.get("Sha256")
-    with byte_progress(file["path"], show_progress) as update:
+    with byte_progress(file.path, show_progress) as update:
         _stream(url, part, size, update)
     return size, sha256
 

@@ -21,12 +21,13 @@ from rvos_cli.atomic import atomic_file
 from rvos_cli.errors import InputError, MissingWeightsError
 from rvos_cli.weights.cache import RECORD, entry_dir, installed_record, lock_path
 from rvos_cli.weights.fetch import fetch, install_local, sha256_file
+from rvos_cli.weights.registry import WeightsEntry, WeightsFile
 
 CONVERTED = "model.safetensors"
 
 
 def install(
-    entry: dict[str, Any],
+    entry: WeightsEntry,
     cache_dir: str | os.PathLike | None = None,
     sources: list[Path] | None = None,
     offline: bool = False,
@@ -40,7 +41,7 @@ def install(
     (a lone unmatched file is taken as the checkpoint). `offline` (or RVOS_OFFLINE) forbids the network.
     """
     offline = offline or settings.current().offline
-    name = entry["name"]
+    name = entry.name
     local = _match_sources(entry, sources or [])
     with _entry_lock(name, cache_dir, note):
         record = installed_record(name, cache_dir)
@@ -48,17 +49,17 @@ def install(
             return _summary(name, cache_dir, record, "already installed")
         folder = entry_dir(name, cache_dir)
         # Checked once per file: with a sha256 that means hashing the whole file.
-        reusable = {f["path"] for f in entry["files"] if f["path"] not in local and _reusable(folder, f, record)}
+        reusable = {f.path for f in entry.files if f.path not in local and _reusable(folder, f, record)}
         if offline:
             _require_local(entry, local, reusable)
         record = _install_files(entry, folder, local, reusable, keep_original, show_progress)
         return _summary(name, cache_dir, record, "installed")
 
 
-def _require_local(entry, local: dict[str, Path], reusable: set[str]) -> None:
+def _require_local(entry: WeightsEntry, local: dict[str, Path], reusable: set[str]) -> None:
     """Offline mode: every file must come from --from or an earlier, verified partial install."""
-    name = entry["name"]
-    missing = [f["path"] for f in entry["files"] if f["path"] not in local and f["path"] not in reusable]
+    name = entry.name
+    missing = [f.path for f in entry.files if f.path not in local and f.path not in reusable]
     if missing:
         raise MissingWeightsError(
             f"weights '{name}' are not installed and offline mode forbids downloading {', '.join(missing)}; "
@@ -66,32 +67,32 @@ def _require_local(entry, local: dict[str, Path], reusable: set[str]) -> None:
         )
 
 
-def _install_files(entry, folder: Path, local: dict[str, Path], reusable: set[str], keep_original: bool,
+def _install_files(entry: WeightsEntry, folder: Path, local: dict[str, Path], reusable: set[str], keep_original: bool,
                    show_progress: bool) -> dict[str, Any]:
     folder.mkdir(parents=True, exist_ok=True)
     try:
         files, sources = {}, {}
-        for file in entry["files"]:
-            dest = folder / file["path"]
-            if file["path"] in local:
-                sources[file["path"]] = install_local(local[file["path"]], file, dest)
-            elif file["path"] in reusable:
-                sources[file["path"]] = "cache"
+        for file in entry.files:
+            dest = folder / file.path
+            if file.path in local:
+                sources[file.path] = install_local(local[file.path], file, dest)
+            elif file.path in reusable:
+                sources[file.path] = "cache"
             else:
-                sources[file["path"]] = fetch(entry["name"], file, dest, show_progress)
-            files[file["path"]] = file["role"]
-        checkpoint = _convert(entry, folder, keep_original, files) if entry["model"] != "none" else None
+                sources[file.path] = fetch(entry.name, file, dest, show_progress)
+            files[file.path] = file.role
+        checkpoint = _convert(entry, folder, keep_original, files) if entry.model != "none" else None
     except BaseException:
         _remove_if_empty(folder)
         raise
     record = {
-        "name": entry["name"],
-        "model": entry["model"],
-        "task": entry["task"],
+        "name": entry.name,
+        "model": entry.model,
+        "task": entry.task,
         "checkpoint": checkpoint,
         "files": files,
         "sources": sources,
-        "defaults": entry["defaults"],
+        "defaults": entry.defaults,
         "installed_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
     with atomic_file(folder / RECORD) as tmp:
@@ -99,15 +100,14 @@ def _install_files(entry, folder: Path, local: dict[str, Path], reusable: set[st
     return record
 
 
-def _convert(entry, folder: Path, keep_original: bool, files: dict[str, str]) -> str:
+def _convert(entry: WeightsEntry, folder: Path, keep_original: bool, files: dict[str, str]) -> str:
     """Turn the downloaded checkpoint into model.safetensors; update `files`; return the name to load."""
-    from rvos_cli.weights.convert import convert_checkpoint, expected_layout  # torch: only when converting
+    from rvos_cli.weights.convert import convert_checkpoint  # torch: only when converting
 
-    original = next(f["path"] for f in entry["files"] if f["role"] == "checkpoint")
-    expected, optional = expected_layout(entry["model"])
+    original = entry.checkpoint.path
     try:
-        convert_checkpoint(folder / original, folder / CONVERTED, expected, optional, model=entry["model"],
-                           metadata={"rvos_entry": entry["name"], "source": original})
+        convert_checkpoint(folder / original, folder / CONVERTED, entry.model,
+                           metadata={"rvos_entry": entry.name, "source": original})
     except BaseException:
         # A file that is not this model's checkpoint will never become one: do not keep it.
         (folder / original).unlink(missing_ok=True)
@@ -121,18 +121,18 @@ def _convert(entry, folder: Path, keep_original: bool, files: dict[str, str]) ->
     return CONVERTED
 
 
-def _reusable(folder: Path, file: dict[str, Any], record: dict[str, Any] | None) -> bool:
+def _reusable(folder: Path, file: WeightsFile, record: dict[str, Any] | None) -> bool:
     """A file already in place: part of the current installation (`record`), or verified by an unfinished one."""
-    path = folder / file["path"]
-    if not path.is_file() or (file["size"] is not None and path.stat().st_size != file["size"]):
+    path = folder / file.path
+    if not path.is_file() or (file.size is not None and path.stat().st_size != file.size):
         return False
-    if file["sha256"] is not None:
-        return sha256_file(path) == file["sha256"]
-    return record is not None and file["path"] in record["files"]
+    if file.sha256 is not None:
+        return sha256_file(path) == file.sha256
+    return record is not None and file.path in record["files"]
 
 
-def _match_sources(entry: dict[str, Any], sources: list[Path]) -> dict[str, Path]:
-    by_name = {Path(f["path"]).name: f["path"] for f in entry["files"]}
+def _match_sources(entry: WeightsEntry, sources: list[Path]) -> dict[str, Path]:
+    by_name = {Path(f.path).name: f.path for f in entry.files}
     matched: dict[str, Path] = {}
     unmatched = []
     for source in sources:
@@ -146,13 +146,13 @@ def _match_sources(entry: dict[str, Any], sources: list[Path]) -> dict[str, Path
         else:
             unmatched.append(source)
     # A lone file under another name (e.g. ModelScope's pytorch_model.pt) is the entry's main file.
-    main = [f["path"] for f in entry["files"] if f["role"] == "checkpoint" or len(entry["files"]) == 1]
+    main = [f.path for f in entry.files if f.role == "checkpoint" or len(entry.files) == 1]
     if len(unmatched) == 1 and len(main) == 1 and main[0] not in matched:
         matched[main[0]] = unmatched.pop()
     if unmatched:
         raise InputError(
-            f"--from {unmatched[0]}: not a file of '{entry['name']}' "
-            f"(expected one of: {', '.join(f['path'] for f in entry['files'])}, or a folder holding them)"
+            f"--from {unmatched[0]}: not a file of '{entry.name}' "
+            f"(expected one of: {', '.join(f.path for f in entry.files)}, or a folder holding them)"
         )
     return matched
 

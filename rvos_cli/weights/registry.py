@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -19,17 +20,57 @@ from rvos_cli.errors import InputError
 
 BUILTIN_REGISTRY = Path(__file__).resolve().parents[1] / "weights.yaml"
 
-MODELS = ("mttr", "rdevos", "none")
+# The model names of rvos_cli.models.registry (kept here so reading the registry needs no torch;
+# a test checks the two agree), and "none" for entries of files alone (tokenizers).
+MODELS = ("mttr", "referformer", "soc", "rdevos", "none")
 TASKS = ("refer", "propagate")
 ROLES = ("checkpoint", "tokenizer", "config", "data")
 URL_SCHEMES = ("https://", "http://", "file://", "gdrive://", "modelscope://")
 
-ENTRY_FIELDS = {"model", "task", "description", "files", "defaults", "licence", "accuracy", "train_window"}
+ENTRY_FIELDS = {"model", "task", "description", "files", "defaults", "licence", "accuracy", "tokenizer"}
 FILE_FIELDS = {"path", "role", "size", "sha256", "urls"}
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
-def load_registry(registry: str | os.PathLike | None = None) -> dict[str, dict[str, Any]]:
+@dataclass(frozen=True)
+class WeightsFile:
+    """One file of an entry: its name in the entry's folder, what it is, and where to get it."""
+
+    path: str
+    role: str
+    size: int | None
+    sha256: str | None
+    urls: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class WeightsEntry:
+    """A named set of weights: the model they are for, their files, and the options they imply.
+
+    defaults: option values the weights were evaluated with (e.g. RDE-VOS `mem_every`).
+    tokenizer: the entry whose tokenizer files a checkpoint-only entry uses (e.g. roberta-base).
+    """
+
+    name: str
+    model: str
+    task: str | None
+    description: str
+    files: tuple[WeightsFile, ...]
+    defaults: dict[str, Any] = field(default_factory=dict)
+    licence: str | None = None
+    accuracy: str | None = None
+    tokenizer: str | None = None
+
+    @property
+    def checkpoint(self) -> WeightsFile | None:
+        return next((f for f in self.files if f.role == "checkpoint"), None)
+
+    @property
+    def has_tokenizer(self) -> bool:
+        return any(f.role == "tokenizer" for f in self.files)
+
+
+def load_registry(registry: str | os.PathLike | None = None) -> dict[str, WeightsEntry]:
     """Built-in entries, then those of `$RVOS_REGISTRY`, then those of `registry`; later names win."""
     entries = _read(BUILTIN_REGISTRY)
     for extra in (settings.current().registry, registry):
@@ -38,7 +79,7 @@ def load_registry(registry: str | os.PathLike | None = None) -> dict[str, dict[s
     return entries
 
 
-def registry_entry(name: str, registry: str | os.PathLike | None = None) -> dict[str, Any]:
+def registry_entry(name: str, registry: str | os.PathLike | None = None) -> WeightsEntry:
     """The entry called `name`; InputError naming the known entries when there is none."""
     entries = load_registry(registry)
     if name not in entries:
@@ -46,7 +87,7 @@ def registry_entry(name: str, registry: str | os.PathLike | None = None) -> dict
     return entries[name]
 
 
-def _read(path: Path) -> dict[str, dict[str, Any]]:
+def _read(path: Path) -> dict[str, WeightsEntry]:
     if not path.is_file():
         raise InputError(f"registry file {path} does not exist; fix --registry or RVOS_REGISTRY")
     try:
@@ -60,7 +101,7 @@ def _read(path: Path) -> dict[str, dict[str, Any]]:
     return {str(name): _entry(str(name), body, path) for name, body in raw.items()}
 
 
-def _entry(name: str, body: Any, origin: Path) -> dict[str, Any]:
+def _entry(name: str, body: Any, origin: Path) -> WeightsEntry:
     where = f"registry {origin}, entry '{name}'"
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
         raise InputError(f"{where}: names may use letters, digits, '.', '_' and '-' only")
@@ -79,29 +120,32 @@ def _entry(name: str, body: Any, origin: Path) -> dict[str, Any]:
     if not isinstance(files, list) or not files:
         raise InputError(f"{where}: files must be a non-empty list")
     files = [_file(item, f"{where}, files[{i}]") for i, item in enumerate(files)]
-    paths = [f["path"] for f in files]
+    paths = [f.path for f in files]
     if len(set(paths)) != len(paths):
         raise InputError(f"{where}: two files share a path")
-    checkpoints = [f for f in files if f["role"] == "checkpoint"]
+    checkpoints = [f for f in files if f.role == "checkpoint"]
     if model != "none" and len(checkpoints) != 1:
         raise InputError(f"{where}: model {model} needs exactly one file with role checkpoint")
     defaults = body.get("defaults") or {}
     if not isinstance(defaults, dict):
         raise InputError(f"{where}: defaults must be a mapping of option -> value")
-    return {
-        "name": name,
-        "model": model,
-        "task": task,
-        "description": str(body.get("description") or ""),
-        "files": files,
-        "defaults": defaults,
-        "licence": body.get("licence"),
-        "accuracy": body.get("accuracy"),
-        "train_window": body.get("train_window"),
-    }
+    tokenizer = body.get("tokenizer")
+    if tokenizer is not None and not isinstance(tokenizer, str):
+        raise InputError(f"{where}: tokenizer must name the entry holding the tokenizer files")
+    return WeightsEntry(
+        name=name,
+        model=model,
+        task=task,
+        description=str(body.get("description") or ""),
+        files=tuple(files),
+        defaults=defaults,
+        licence=None if body.get("licence") is None else str(body["licence"]),
+        accuracy=None if body.get("accuracy") is None else str(body["accuracy"]),
+        tokenizer=tokenizer,
+    )
 
 
-def _file(item: Any, where: str) -> dict[str, Any]:
+def _file(item: Any, where: str) -> WeightsFile:
     if not isinstance(item, dict):
         raise InputError(f"{where}: must be a mapping with path, role, size, sha256, urls")
     _no_unknown(item, FILE_FIELDS, where)
@@ -125,7 +169,7 @@ def _file(item: Any, where: str) -> dict[str, Any]:
     for url in urls:
         if not url.startswith(URL_SCHEMES):
             raise InputError(f"{where}: unsupported URL {url!r}; use one of {', '.join(URL_SCHEMES)}")
-    return {"path": path, "role": role, "size": size, "sha256": sha256.lower() if sha256 else None, "urls": urls}
+    return WeightsFile(path, role, size, sha256.lower() if sha256 else None, tuple(urls))
 
 
 def _no_unknown(body: dict, allowed: set[str], where: str) -> None:
