@@ -10,7 +10,7 @@ import contextlib
 import functools
 import json
 import sys
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Protocol
 
 import typer
 from rich.console import Console
@@ -19,6 +19,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rvos_cli.errors import EXIT_INTERRUPTED, RvosError
 
 stderr = Console(stderr=True, highlight=False)
+
+
+class Summary(Protocol):
+    """What a command returns: `to_json()` for --json, `human()` (a line or a rich renderable) otherwise."""
+
+    def to_json(self) -> dict[str, Any]: ...
+
+    def human(self) -> Any: ...
 
 
 def fail(message: str, code: int) -> typer.Exit:
@@ -68,10 +76,14 @@ class Reporter:
             task = bar.add_task(description, total=total)
             yield lambda n=1: bar.advance(task, n)
 
-    def result(self, summary: dict[str, Any], human: str | None = None) -> None:
-        """Print the JSON summary (json mode) or a short human line."""
+    def result(self, summary: Summary) -> None:
+        """Print the JSON summary (json mode) or its human form: a line, or a rich table."""
         if self.json_mode:
-            sys.stdout.write(json.dumps(summary, default=str) + "\n")
+            sys.stdout.write(json.dumps(summary.to_json(), default=str) + "\n")
             sys.stdout.flush()
-        elif human and not self.quiet:
-            typer.echo(human)
+        elif not self.quiet:
+            human = summary.human()
+            if isinstance(human, str):
+                typer.echo(human)
+            elif human is not None:
+                Console().print(human)

@@ -10,7 +10,7 @@ import torch
 
 from rvos_cli.errors import InputError
 from rvos_cli.models.mttr.preprocess import frames_to_tensor, normalize_text, resized_size
-from rvos_cli.models.mttr.tokenizer import TextTokenizer
+from rvos_cli.models.tokenizer import TextTokenizer
 
 
 @pytest.mark.parametrize("size, expected", [

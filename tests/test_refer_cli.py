@@ -12,6 +12,8 @@ import torch
 from typer.testing import CliRunner
 
 from rvos_cli.cli import app
+from rvos_cli.models.random_weights import random_state_dict
+from rvos_cli.models.registry import MODELS
 from rvos_cli.video import open_video
 from rvos_cli.video.synthetic import write_sample
 
@@ -19,10 +21,10 @@ FRAMES, FPS, WIDTH, HEIGHT = 18, 12.0, 96, 64
 
 
 @pytest.fixture(scope="module")
-def assets(tmp_path_factory, fixtures_dir, random_weights):
+def assets(tmp_path_factory):
     folder = tmp_path_factory.mktemp("refer")
-    manifest = random_weights.load_manifest(fixtures_dir / "mttr" / "manifest.json")
-    torch.save({"model_state_dict": random_weights.random_state_dict(manifest, 1)}, folder / "mttr.pth.tar")
+    state = random_state_dict(MODELS["mttr"].layout("video_swin_t"), seed=1)
+    torch.save({"model_state_dict": state}, folder / "mttr.pth.tar")
     tokenizer = folder / "tokenizer"
     tokenizer.mkdir()
     vocab = {"<s>": 0, "<pad>": 1, "</s>": 2, "<unk>": 3, "<mask>": 4, "a": 5, "b": 6, "Ġ": 7, "Ġa": 8,

@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 
 from rvos_cli.errors import InputError
-from rvos_cli.pipelines.refer import prefetch, read_windows, window_spans
+from rvos_cli.models.mttr.preprocess import frames_to_tensor
+from rvos_cli.pipelines.options import WindowOptions
+from rvos_cli.pipelines.refer import prefetch, read_windows
+
+
+def window_spans(frames, window, overlap):
+    return WindowOptions(window, overlap).spans(frames)
 
 
 @pytest.mark.parametrize("frames, window, overlap, expected", [
@@ -29,7 +35,7 @@ def test_window_spans_reject_bad_settings(window, overlap):
 def test_read_windows_streams_overlapping_frames():
     frames = ((i, np.full((6, 8, 3), i, np.uint8)) for i in range(43))
     spans = window_spans(43, 24, 6)
-    windows = list(read_windows(frames, spans, (4, 4)))
+    windows = list(read_windows(frames, spans, lambda chunk: frames_to_tensor(chunk, (4, 4))))
     assert [(w.start, w.end) for w in windows] == spans
     for window in windows:
         assert [int(f[0, 0, 0]) for f in window.frames] == list(range(window.start, window.end))
@@ -39,7 +45,7 @@ def test_read_windows_streams_overlapping_frames():
 def test_read_windows_reports_a_short_video():
     frames = ((i, np.zeros((4, 4, 3), np.uint8)) for i in range(5))
     with pytest.raises(InputError, match="ended after 5 frames"):
-        list(read_windows(frames, window_spans(8, 4, 0), (4, 4)))
+        list(read_windows(frames, window_spans(8, 4, 0), lambda chunk: frames_to_tensor(chunk, (4, 4))))
 
 
 def test_prefetch_keeps_order_and_raises_errors_in_the_consumer():

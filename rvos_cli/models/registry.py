@@ -19,6 +19,7 @@ from rvos_cli.models import mttr, rdevos
 from rvos_cli.models.checkpoint import read_checkpoint
 from rvos_cli.models.layout import CheckpointLayout
 from rvos_cli.models.mttr import layout as mttr_layout
+from rvos_cli.models.mttr.referrer import MttrReferrer
 from rvos_cli.models.rdevos import layout as rdevos_layout
 
 Source = str | os.PathLike | Mapping[str, torch.Tensor]
@@ -28,8 +29,10 @@ Source = str | os.PathLike | Mapping[str, torch.Tensor]
 class ModelSpec:
     """name: as in weights.yaml and `--model`. variants: the published backbones, default first.
     layout(variant) -> the official checkpoint layout; detect_variant(state) -> the variant whose
-    keys and shapes a state dict has; load(source, variant=None) -> the model in eval mode.
-    tokenizer: the registry entry with the tokenizer files of a text model."""
+    keys and shapes a state dict has; load(source, variant=None) -> the network in eval mode.
+    adapter(network, **options): the network with its pre- and post-processing, as the task's
+    pipeline uses it (a `ReferringModel`, or a propagator). tokenizer: the registry entry with the
+    tokenizer files of a text model."""
 
     name: str
     title: str
@@ -38,6 +41,7 @@ class ModelSpec:
     layout: Callable[[str], CheckpointLayout]
     detect_variant: Callable[[Mapping[str, torch.Tensor]], str]
     load: Callable[..., nn.Module]
+    adapter: Callable[..., object]
     tokenizer: str | None = None
 
     def layout_of(self, state: Mapping[str, torch.Tensor]) -> CheckpointLayout:
@@ -55,9 +59,10 @@ MODELS: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in (
         ModelSpec("mttr", "MTTR", "refer", mttr_layout.VARIANTS, mttr_layout.layout, mttr_layout.detect_variant,
-                  lambda source, variant=None: mttr.load_mttr(source), tokenizer="roberta-base"),
+                  lambda source, variant=None: mttr.load_mttr(source), MttrReferrer, tokenizer="roberta-base"),
         ModelSpec("rdevos", "RDE-VOS", "propagate", rdevos_layout.VARIANTS, rdevos_layout.layout,
-                  rdevos_layout.detect_variant, lambda source, variant=None: rdevos.load_rdevos(source)),
+                  rdevos_layout.detect_variant, lambda source, variant=None: rdevos.load_rdevos(source),
+                  rdevos.RdevosPropagator),
     )
 }
 

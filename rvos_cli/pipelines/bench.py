@@ -2,26 +2,40 @@
 
 Installed weights are used when present, random weights in the official layout otherwise (speed
 does not depend on the values). Every figure is the median and min-max over `repeat` runs that
-follow `warmup` runs; GPU work is synchronised before a clock is read.
+follow `warmup` runs; GPU work is synchronised before a clock is read. The model is built once
+through the same builders as `refer` and `propagate`, and the end-to-end runs reuse it.
 """
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import platform
 import resource
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
 
 from rvos_cli.errors import InputError, MissingWeightsError
-from rvos_cli.pipelines.device import autocast, device_name, resolve_device, resolve_precision, sync
+from rvos_cli.pipelines.build import build_propagator, build_referrer, propagate_weights, random_weights, refer_weights
+from rvos_cli.pipelines.device import Runtime, device_name, resolve_runtime, sync
+from rvos_cli.pipelines.options import (
+    ClipOptions,
+    PropagateOptions,
+    ReferModelOptions,
+    RuntimeOptions,
+    WindowOptions,
+    propagate_options,
+    refer_options,
+)
+from rvos_cli.pipelines.propagate import PropagateRequest, run_propagate
+from rvos_cli.pipelines.refer import ReferRequest, run_refer
 from rvos_cli.pipelines.stats import summarize
 from rvos_cli.ui import Reporter
+from rvos_cli.weights.resolve import ResolvedWeights, installed_weights
 
 TASKS = ("refer", "propagate")
 DEFAULT_SIZES = {"refer": (360, 640), "propagate": (480, 854)}
@@ -29,21 +43,68 @@ BENCH_TEXTS = ("a person riding a bike", "a black bike used to perform tricks", 
                "a red car parked on the street")
 
 
-@dataclass
+@dataclass(frozen=True)
 class BenchRequest:
+    """What to measure. model: typed options of the model (refer or propagate). size: (height, width)
+    of the generated clip."""
+
     task: str
-    model: str = "auto"
-    weights: str | None = None
-    device: str = "auto"
-    precision: str = "auto"
+    model: ReferModelOptions | PropagateOptions
+    runtime: RuntimeOptions = RuntimeOptions()
     frames: int = 24
-    size: tuple[int, int] | None = None  # (height, width) of the generated clip
+    size: tuple[int, int] | None = None
     window: int = 24
     queries: int = 2
     video: Path | None = None
     repeat: int = 3
     warmup: int = 1
     threads: int | None = None
+
+    def __post_init__(self):
+        if self.task not in TASKS:
+            raise InputError(f"unknown bench task {self.task!r}; use refer or propagate")
+        if self.frames < 2 or self.repeat < 1 or self.warmup < 0 or self.queries < 1 or self.window < 1:
+            raise InputError("--frames must be at least 2, --repeat, --queries and --window at least 1, --warmup at least 0")
+        if self.threads is not None and self.threads < 1:
+            raise InputError("--threads must be at least 1")
+        if self.video is not None and self.task == "propagate":
+            raise InputError("--video cannot be used with `bench propagate` (it needs a first-frame mask); "
+                             "omit it to bench on a generated clip")
+
+
+@dataclass
+class BenchSummary:
+    task: str
+    model: str
+    weights: str
+    parameters: int
+    frames: int
+    settings: dict[str, Any]
+    model_fps: dict[str, float]
+    end_to_end_fps: dict[str, float]
+    stage_seconds: dict[str, dict[str, float]]
+    memory: dict[str, float | None]
+    system: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"command": "bench", **{k: getattr(self, k) for k in self.__dataclass_fields__}}
+
+    def human(self):
+        return bench_table(self.to_json())
+
+
+def bench_options(task: str, model: str | None, weights: str | None, backbone: str | None, device: str,
+                  precision: str) -> tuple[RuntimeOptions, ReferModelOptions | PropagateOptions]:
+    """The runtime and the model options of `rvos bench TASK`."""
+    runtime = RuntimeOptions(device, precision)
+    if task == "refer":
+        return runtime, refer_options(model, weights, backbone=backbone)
+    if task == "propagate":
+        if backbone is not None:
+            raise InputError("--backbone is for `bench refer`; propagation models have one architecture")
+        installed = (model or "auto") == "auto" and bool(installed_weights("rdevos"))
+        return runtime, propagate_options(model or "auto", weights, runtime=runtime, installed=installed)
+    raise InputError(f"unknown bench task {task!r}; use refer or propagate")
 
 
 def parse_size(text: str | None) -> tuple[int, int] | None:
@@ -79,30 +140,23 @@ def peak_memory(device: torch.device) -> dict[str, float | None]:
     return {"peak_rss_mib": round(rss_kib / 1024, 1), "peak_gpu_allocated_mib": round(gpu, 1) if gpu else None}
 
 
-def _weights(model: str, name: str | None) -> tuple[Any, str]:
-    """(checkpoint path or random official-layout state dict, description)."""
-    from rvos_cli import weights
+def _or_random(resolve: Callable[[], ResolvedWeights], options, folder: Path) -> ResolvedWeights:
+    """The installed weights, else random ones in the official layout (and a stand-in tokenizer)."""
+    try:
+        return resolve()
+    except MissingWeightsError:
+        if options.weights is not None:
+            raise
+    from rvos_cli.models.tokenizer import write_stand_in_tokenizer
 
-    candidates = [name] if name else [n for n, e in weights.load_registry().items() if e.model == model]
-    for candidate in candidates:
-        try:
-            return weights.locate_checkpoint(candidate), candidate
-        except MissingWeightsError:
-            if name:
-                raise
-    from rvos_cli.models.random_weights import random_state_dict
-    from rvos_cli.models.registry import MODELS
-
-    spec = MODELS[model]
-    return random_state_dict(spec.layout(spec.variants[0])), "random (official layout)"
+    tokenizer = getattr(options, "tokenizer", None) or write_stand_in_tokenizer(folder / "tokenizer")
+    return ResolvedWeights(options.model, random_weights(options.model, getattr(options, "backbone", None)),
+                           tokenizer=Path(tokenizer))
 
 
 def _clip(request: BenchRequest, folder: Path) -> tuple[Path, Path | None]:
     """The input video (and, for propagate, its first-frame mask)."""
     if request.video is not None:
-        if request.task == "propagate":
-            raise InputError("--video cannot be used with `bench propagate` (it needs a first-frame mask); "
-                             "omit it to bench on a generated clip")
         return request.video, None
     from rvos_cli.video.synthetic import write_sample
 
@@ -112,164 +166,122 @@ def _clip(request: BenchRequest, folder: Path) -> tuple[Path, Path | None]:
     return clip, mask
 
 
-def _end_to_end(run: Callable[[], dict], request: BenchRequest) -> tuple[list[dict], list[float]]:
-    """Run the real command `warmup + repeat` times; returns the kept summaries and wall times less model loading."""
+def _end_to_end(run: Callable[[], Any], request: BenchRequest) -> tuple[list[Any], list[float]]:
+    """Run the real command `warmup + repeat` times; returns the kept summaries and wall times less loading."""
     summaries, seconds = [], []
     for index in range(request.warmup + request.repeat):
         begin = time.perf_counter()
         summary = run()
-        wall = time.perf_counter() - begin - summary["timings"].get("load", 0.0)
+        wall = time.perf_counter() - begin - summary.timings.get("load", 0.0)
         if index >= request.warmup:
             summaries.append(summary)
             seconds.append(wall)
     return summaries, seconds
 
 
-def _bench_refer(request: BenchRequest, device, precision, folder: Path) -> dict:
-    from rvos_cli.models.mttr import load_mttr
-    from rvos_cli.pipelines.refer import ReferRequest, run_refer
-
-    checkpoint, source = _weights("mttr", request.weights)
-    model = load_mttr(checkpoint).to(device)
+def _bench_refer(request: BenchRequest, runtime: Runtime, folder: Path) -> BenchSummary:
     height, width = request.size or DEFAULT_SIZES["refer"]
+    # The model input is the generated clip's own size.
+    options = dataclasses.replace(request.model, size=min(height, width), max_size=max(height, width))
+    weights = _or_random(lambda: refer_weights(options), options, folder)
+    model, tokenizer = build_referrer(options, runtime, weights)
     frames = min(request.window, request.frames)
-    video = torch.randn(frames, 1, 3, height, width, device=device)
-    ids = torch.randint(3, 50000, (request.queries, 12), device=device)
-    ids[:, 0], ids[:, -1] = 0, 2
-    mask = torch.ones_like(ids)
+    video = torch.randn(frames, 3, height, width, device=runtime.device)
+    texts = [BENCH_TEXTS[q % len(BENCH_TEXTS)] for q in range(request.queries)]
+    ids, mask = (t.to(runtime.device) for t in tokenizer(texts))
 
     def forward() -> float:
         def run():
-            with torch.inference_mode(), autocast(device, precision):
-                model.decode(model.encode_video(video), ids, mask)
-        return timed(run, device)
+            with torch.inference_mode(), runtime.autocast():
+                model.decode(model.encode(video), ids, mask)
+        return timed(run, runtime.device)
 
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
+    if runtime.device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(runtime.device)
     model_seconds = repeated(forward, request.warmup, request.repeat)
-    parameters = sum(p.numel() for p in model.parameters())
-
     clip, _ = _clip(request, folder)
-    tokenizer = _tokenizer_dir(folder)
-
     # Overlap as the CLI's default (6 of 24) so the figures include the frames windows recompute.
-    def run() -> dict:
-        return run_refer(ReferRequest(
-            input=clip, texts=[BENCH_TEXTS[q % len(BENCH_TEXTS)] for q in range(request.queries)],
-            output=folder / "refer.mp4", checkpoint=checkpoint, tokenizer=tokenizer, size=min(height, width),
-            max_size=max(height, width), window=request.window, overlap=min(6, request.window // 4),
-            device=str(device), precision=precision,
-            max_seconds=0), Reporter(quiet=True))
+    windows = WindowOptions(request.window, min(6, request.window // 4))
+
+    def run():
+        return run_refer(ReferRequest(clip, texts, options, runtime=request.runtime, clip=ClipOptions(max_seconds=0),
+                                      windows=windows, output=folder / "refer.mp4"),
+                         Reporter(quiet=True), built=(model, tokenizer))
 
     summaries, e2e_seconds = _end_to_end(run, request)
-    return _report(request, "mttr", source, parameters, frames, model_seconds, summaries, e2e_seconds, device,
-                   precision, {"queries": request.queries, "window": request.window, "input": [height, width]})
+    parameters = sum(p.numel() for p in model.network.parameters())
+    settings = {"queries": request.queries, "window": request.window, "input": [height, width]}
+    return _summary(request, options.model, weights.name, parameters, frames, model_seconds, summaries, e2e_seconds,
+                    runtime, settings)
 
 
-def _tokenizer_dir(folder: Path) -> Path:
-    """The installed RoBERTa tokenizer, or a small byte-level stand-in (tokenization time is negligible)."""
-    from rvos_cli import weights
-
-    try:
-        return weights.locate_entry_dir("mttr-ytvos")
-    except MissingWeightsError:
-        pass
-    target = folder / "tokenizer"
-    target.mkdir(exist_ok=True)
-    # Byte-level BPE shows printable ASCII as itself and a space as "Ġ": enough for the bench texts.
-    vocab = {"<s>": 0, "<pad>": 1, "</s>": 2, "<unk>": 3, "<mask>": 4, "Ġ": 5}
-    for code in range(33, 127):
-        vocab[chr(code)] = len(vocab)
-    (target / "vocab.json").write_text(json.dumps(vocab))
-    (target / "merges.txt").write_text("#version: 0.2\n")
-    return target
-
-
-def _bench_propagate(request: BenchRequest, device, precision, folder: Path) -> dict:
-    from rvos_cli.pipelines.propagate import PropagateRequest, build_propagator, resolve_model, run_propagate
-
-    model = resolve_model(request.model, {"weights": request.weights})
-    clip, mask = _clip(request, folder)
-    # The clip is generated at the requested size, so models process it at native resolution.
-    options: dict[str, Any] = {"device": str(device), "precision": precision, "size": 0}
-    source, parameters = "none (optical flow)", 0
-    if model == "rdevos":
-        options["checkpoint"], source = _weights("rdevos", request.weights)
-        if isinstance(options["checkpoint"], Path):
-            options["weights"] = source
+def _bench_propagate(request: BenchRequest, runtime: Runtime, folder: Path) -> BenchSummary:
     from rvos_cli.video import open_video, read_label_png
 
+    # The clip is generated at the requested size, so models process it at native resolution.
+    options = dataclasses.replace(request.model, size=0)
+    weights = None if options.model == "flow" else _or_random(lambda: propagate_weights(options), options, folder)
+    clip, mask = _clip(request, folder)
+    propagator, settings = build_propagator(options, runtime, weights)
     frames = [frame for _, frame in open_video(clip, max_seconds=0)]
     labels = read_label_png(mask)
-    propagator = build_propagator(model, **options)
-    if hasattr(propagator, "net"):
-        parameters = sum(p.numel() for p in propagator.net.parameters())
+    network = getattr(propagator, "net", None)
+    parameters = sum(p.numel() for p in network.parameters()) if network is not None else 0
 
     def steps() -> float:
         def run():
             propagator.start(frames[0], labels)
             for frame in frames[1:]:
                 propagator.step(frame)
-        return timed(run, device)
+        return timed(run, runtime.device)
 
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
+    if runtime.device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(runtime.device)
     model_seconds = repeated(steps, request.warmup, request.repeat)
 
-    def run() -> dict:
-        return run_propagate(PropagateRequest(input=clip, mask=mask, output=folder / "masks", video=folder / "overlay.mp4",
-                                              model=model, options=options, max_seconds=0), Reporter(quiet=True))
+    def run():
+        return run_propagate(PropagateRequest(clip, mask, options, runtime=request.runtime,
+                                              clip=ClipOptions(max_seconds=0), output=folder / "masks",
+                                              video=folder / "overlay.mp4"),
+                             Reporter(quiet=True), built=(propagator, settings))
 
     summaries, e2e_seconds = _end_to_end(run, request)
-    return _report(request, model, source, parameters, len(frames), model_seconds, summaries, e2e_seconds,
-                   device, precision, {"input": list(frames[0].shape[:2])})
+    source = weights.name if weights else "none (optical flow)"
+    return _summary(request, options.model, source, parameters, len(frames), model_seconds, summaries, e2e_seconds,
+                    runtime, {"input": list(frames[0].shape[:2])})
 
 
-def _report(request, model, source, parameters, model_frames, model_seconds, summaries, e2e_seconds, device,
-            precision, settings) -> dict:
-    frames = summaries[0]["frames"]
-    stages = {stage: summarize(s["timings"][stage] for s in summaries) for stage in summaries[0]["timings"]}
-    return {
-        "command": "bench",
-        "task": request.task,
-        "model": model,
-        "weights": source,
-        "parameters": parameters,
-        "frames": frames,
-        "settings": settings,
-        "model_fps": summarize(model_frames / s for s in model_seconds),
-        "end_to_end_fps": summarize(frames / s for s in e2e_seconds),
-        "stage_seconds": stages,
-        "memory": peak_memory(device),
-        "system": {
-            "device": str(device),
-            "device_name": device_name(device),
-            "precision": precision,
+def _summary(request, model, source, parameters, model_frames, model_seconds, summaries, e2e_seconds, runtime,
+             settings) -> BenchSummary:
+    frames = summaries[0].frames
+    stages = {stage: summarize(s.timings[stage] for s in summaries) for stage in summaries[0].timings}
+    return BenchSummary(
+        task=request.task, model=model, weights=source, parameters=parameters, frames=frames, settings=settings,
+        model_fps=summarize(model_frames / s for s in model_seconds),
+        end_to_end_fps=summarize(frames / s for s in e2e_seconds),
+        stage_seconds=stages, memory=peak_memory(runtime.device),
+        system={
+            "device": str(runtime.device),
+            "device_name": device_name(runtime.device),
+            "precision": runtime.precision,
             "torch": torch.__version__,
             "threads": torch.get_num_threads(),
             "python": platform.python_version(),
             "repeat": request.repeat,
             "warmup": request.warmup,
         },
-    }
+    )
 
 
-def run_bench(request: BenchRequest, reporter: Reporter) -> dict:
-    """Measure one task; returns the JSON summary."""
-    if request.task not in TASKS:
-        raise InputError(f"unknown bench task {request.task!r}; use refer or propagate")
-    if request.frames < 2 or request.repeat < 1 or request.warmup < 0 or request.queries < 1 or request.window < 1:
-        raise InputError("--frames must be at least 2, --repeat, --queries and --window at least 1, --warmup at least 0")
+def run_bench(request: BenchRequest, reporter: Reporter) -> BenchSummary:
+    """Measure one task."""
     if request.threads is not None:
-        if request.threads < 1:
-            raise InputError("--threads must be at least 1")
         torch.set_num_threads(request.threads)
-    device = resolve_device(request.device)
-    precision = resolve_precision(request.precision, device)
+    runtime = resolve_runtime(request.runtime)
     bench = _bench_refer if request.task == "refer" else _bench_propagate
     with tempfile.TemporaryDirectory(prefix="rvos-bench-") as folder:
         with reporter.progress(f"bench {request.task}", None):
-            return bench(request, device, precision, Path(folder))
+            return bench(request, runtime, Path(folder))
 
 
 def bench_table(summary: dict):

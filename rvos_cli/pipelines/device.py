@@ -3,13 +3,34 @@
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass
 
 import torch
 
 from rvos_cli.errors import InputError
+from rvos_cli.pipelines.options import PRECISIONS, RuntimeOptions
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 _DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """Where and how a model runs: a torch device and a precision (fp32, bf16 or fp16)."""
+
+    device: torch.device
+    precision: str
+
+    def autocast(self):
+        return autocast(self.device, self.precision)
+
+    def describe(self) -> dict[str, str]:
+        return {"device": str(self.device), "precision": self.precision}
+
+
+def resolve_runtime(options: RuntimeOptions) -> Runtime:
+    """The device (`auto`: cuda, then mps, then cpu) and the precision for it, checked once per run."""
+    device = resolve_device(options.device)
+    return Runtime(device, resolve_precision(options.precision, device))
 
 
 def resolve_device(name: str = "auto") -> torch.device:

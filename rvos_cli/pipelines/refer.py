@@ -1,8 +1,9 @@
-"""`rvos refer`: MTTR over a streamed video in overlapping windows.
+"""`rvos refer`: a referring model over a streamed video in overlapping windows.
 
-Per window the backbone runs once and all text queries go through the multimodal transformer as
-one batch. A reader thread decodes and resizes the next window and a writer thread encodes the
-previous one while the model runs, so only about two windows of frames are ever in memory.
+Per window the backbone runs once and all text queries go through the rest of the model as one
+batch. A reader thread decodes and resizes the next window and a writer thread encodes the
+previous one while the model runs, so only about two windows of frames are ever in memory. The
+pipeline knows nothing of the model beyond `rvos_cli.models.referring.ReferringModel`.
 """
 
 from __future__ import annotations
@@ -13,46 +14,32 @@ import queue
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 import torch
 
-from rvos_cli.errors import InputError, MissingWeightsError
-from rvos_cli.models.mttr import MTTR, load_mttr, select_referred
-from rvos_cli.models.mttr.preprocess import frames_to_tensor, normalize_text, resized_size
-from rvos_cli.models.mttr.tokenizer import TextTokenizer
-from rvos_cli.pipelines.device import autocast, resolve_device, resolve_precision
+from rvos_cli.errors import InputError
+from rvos_cli.pipelines.options import ClipOptions, ReferModelOptions, RuntimeOptions, WindowOptions
 from rvos_cli.pipelines.timing import Timings
 
-DEFAULT_WEIGHTS = "mttr-ytvos"
-TOKENIZER_WEIGHTS = "roberta-base"  # tokenizer files alone, for a checkpoint fetched by hand
 COLOR_NAMES = ("blue", "red", "green", "yellow", "purple", "cyan", "orange", "pink")
 
 
-@dataclass
+@dataclass(frozen=True)
 class ReferRequest:
-    """Everything `rvos refer` was asked to do (paths unchecked)."""
+    """Everything `rvos refer` was asked to do; the options are already checked."""
 
     input: Path
     texts: list[str]
+    options: ReferModelOptions
+    runtime: RuntimeOptions = RuntimeOptions()
+    clip: ClipOptions = ClipOptions()
+    windows: WindowOptions = WindowOptions()
     output: Path | None = None
     masks_dir: Path | None = None
-    weights: str = DEFAULT_WEIGHTS
-    checkpoint: Path | None = None
-    tokenizer: Path | None = None
-    size: int = 360
-    max_size: int = 640
-    window: int = 24
-    overlap: int = 6
-    device: str = "auto"
-    precision: str = "auto"
-    fps: float | None = None
-    start: str | None = None
-    end: str | None = None
-    max_seconds: float = 10.0
     legend: bool = False
 
 
@@ -77,70 +64,9 @@ class WindowResult:
     mask_fraction: list[float]
 
 
-def window_spans(num_frames: int, window: int, overlap: int) -> list[tuple[int, int]]:
-    """Windows start every `window - overlap` frames; the last may be shorter.
-
-    A window that would lie inside the previous one (the clip already ended) is not run.
-    """
-    if window < 1:
-        raise InputError(f"--window {window} must be at least 1")
-    if not 0 <= overlap < window:
-        raise InputError(f"--overlap {overlap} must be at least 0 and less than --window {window}")
-    spans = []
-    for start in range(0, num_frames, window - overlap):
-        spans.append((start, min(start + window, num_frames)))
-        if start + window >= num_frames:
-            break
-    return spans
-
-
-def load_refer_model(request: ReferRequest) -> tuple[MTTR, TextTokenizer]:
-    """The checkpoint (`--checkpoint` wins over `--weights`) and the tokenizer files of the weights entry."""
-    from rvos_cli import weights
-
-    checkpoint = request.checkpoint or weights.locate_checkpoint(request.weights)
-    tokenizer = TextTokenizer(request.tokenizer or _tokenizer_dir(request))  # before the slow model load
-    return load_mttr(checkpoint), tokenizer
-
-
-def _tokenizer_dir(request: ReferRequest) -> Path:
-    """The weights entry's tokenizer files; with --checkpoint, the small roberta-base entry does as well."""
-    from rvos_cli import weights
-
-    try:
-        return weights.locate_entry_dir(request.weights)
-    except MissingWeightsError:
-        if request.checkpoint is None:
-            raise
-        try:
-            return weights.locate_entry_dir(TOKENIZER_WEIGHTS)
-        except MissingWeightsError:
-            raise MissingWeightsError(
-                f"--checkpoint needs RoBERTa's tokenizer files: pass --tokenizer DIR (with vocab.json and merges.txt) "
-                f"or run `rvos download {TOKENIZER_WEIGHTS}`") from None
-
-
-def infer_window(model: MTTR, video: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                 device: torch.device, precision: str) -> dict:
-    """One window, video [T, 3, h, w], through the backbone once and all Q queries as one batch."""
-    with torch.inference_mode(), autocast(device, precision):
-        video = video.to(device, non_blocking=True).unsqueeze(1)
-        features = model.encode_video(video)
-        return model.decode(features, input_ids.to(device), attention_mask.to(device))
-
-
-def segment_window(model: MTTR, video: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                   original_size: tuple[int, int], device: torch.device, precision: str, timings: Timings):
-    """One window: video [T, 3, h, w] and Q queries -> masks [Q, T, H0, W0] uint8, scores [Q, 50], selected [Q]."""
-    with timings("model"):
-        out = infer_window(model, video, input_ids, attention_mask, device, precision)
-    with timings("postprocess"), torch.inference_mode():
-        masks, scores, selected = select_referred(out, input_size=tuple(video.shape[-2:]), original_size=original_size)
-        return masks.cpu().numpy(), scores.float().cpu(), selected.cpu()
-
-
 def read_windows(frames: Iterable[tuple[int, np.ndarray]], spans: list[tuple[int, int]],
-                 size: tuple[int, int], timings: Timings | None = None) -> Iterator[Window]:
+                 preprocess: Callable[[list[np.ndarray]], torch.Tensor], timings: Timings | None = None
+                 ) -> Iterator[Window]:
     """Group streamed frames into the (overlapping) windows, holding only the frames still needed."""
     timings = timings or Timings()
     frames = timings.timed_iter("decode", frames)
@@ -157,7 +83,7 @@ def read_windows(frames: Iterable[tuple[int, np.ndarray]], spans: list[tuple[int
             read = index + 1
         chunk = [held[i] for i in range(start, end)]
         with timings("preprocess"):
-            video = frames_to_tensor(chunk, size)
+            video = preprocess(chunk)
         yield Window(start, end, chunk, video)
         keep_from = spans[k + 1][0] if k + 1 < len(spans) else end
         held = {i: f for i, f in held.items() if i >= keep_from}
@@ -201,39 +127,128 @@ def prefetch(items: Iterable, depth: int = 1) -> Iterator:
         stop.set()
 
 
-def run_refer(request: ReferRequest, reporter) -> dict:
-    """Segment every query in the clip, write the requested outputs, return the JSON summary."""
-    from rvos_cli.video import BinaryMaskWriter, OverlayVideoWriter, open_video, overlay_masks
+@dataclass
+class ReferSummary:
+    """What `rvos refer` did: its JSON summary and its human lines."""
+
+    input: Path
+    output: Path
+    masks: Path | None
+    model: str
+    weights: str
+    texts: list[str]
+    frames: int
+    fps: float
+    width: int
+    height: int
+    input_size: tuple[int, int]
+    windows: WindowOptions
+    results: list[WindowResult]
+    runtime: dict[str, str]
+    seconds: float
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        queries = []
+        for q, text in enumerate(self.texts):
+            queries.append({
+                "index": q,
+                "text": text,
+                "color": COLOR_NAMES[q] if q < len(COLOR_NAMES) else "other",
+                "windows": [
+                    {"start": r.start, "end": r.end, "score": round(r.scores[q], 6), "object_query": r.selected[q],
+                     "mask_fraction": round(r.mask_fraction[q], 6)}
+                    for r in self.results
+                ],
+            })
+        return {
+            "command": "refer",
+            "input": os.fspath(self.input),
+            "output": os.fspath(self.output),
+            "masks": os.fspath(self.masks) if self.masks else None,
+            "model": self.model,
+            "weights": self.weights,
+            "frames": self.frames,
+            "fps": self.fps,
+            "width": self.width,
+            "height": self.height,
+            "model_input": {"height": self.input_size[0], "width": self.input_size[1]},
+            "window": self.windows.window,
+            "overlap": self.windows.overlap,
+            "windows": len(self.results),
+            **self.runtime,
+            "queries": queries,
+            "seconds": round(self.seconds, 3),
+            "timings": self.timings,
+            "frames_per_second": round(self.frames / self.seconds, 3) if self.seconds > 0 else None,
+        }
+
+    def human(self) -> str:
+        lines = [f"wrote {self.output}" + (f" and masks in {self.masks}" if self.masks else "")]
+        lines += [f"  query {q + 1} ({COLOR_NAMES[q] if q < len(COLOR_NAMES) else 'other'}): {text}"
+                  for q, text in enumerate(self.texts)]
+        return "\n".join(lines)
+
+
+def default_output(input: Path) -> Path:
+    """clip.mp4 -> clip.refer.mp4 beside the input (two clips of one name never share an output)."""
+    input = input.resolve()
+    return input.with_name(f"{input.stem}.refer.mp4")
+
+
+def check_outputs(request: ReferRequest) -> tuple[list[str], Path, Path | None]:
+    """The texts, the overlay video and the masks folder, checked before any work."""
     from rvos_cli.video.outputs import check_output, check_replaceable_dir
 
-    texts = [normalize_text(t) for t in request.texts]
+    texts = [" ".join(t.split()) for t in request.texts]
     if not texts or not all(texts):
         raise InputError("give at least one non-empty text query with -t/--text")
-    if request.size < 32 or request.max_size < request.size:
-        raise InputError(f"--size {request.size} must be at least 32 and at most --max-size {request.max_size}")
-    window_spans(1, request.window, request.overlap)  # validates --window/--overlap before any work
-    output = request.output or Path.cwd() / f"{Path(request.input).stem}.refer.mp4"
-    output = check_output(output, [request.input], "--output")
+    output = check_output(request.output or default_output(request.input), [request.input], "--output")
     masks_dir = None
     if request.masks_dir is not None:
         masks_dir = check_output(request.masks_dir, [request.input, output], "--masks")
         check_replaceable_dir(masks_dir, "--masks")
-    device = resolve_device(request.device)
-    precision = resolve_precision(request.precision, device)
-    timings = Timings(device)
+    return list(request.texts), output, masks_dir
 
+
+def segment_window(model, video: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                   original_size: tuple[int, int], runtime, timings: Timings):
+    """One window: video [T, 3, h, w] and Q queries -> masks [Q, T, H0, W0] uint8 (numpy), scores [Q, N], selected [Q]."""
+    with timings("model"), torch.inference_mode(), runtime.autocast():
+        features = model.encode(video.to(runtime.device, non_blocking=True))
+        out = model.decode(features, input_ids.to(runtime.device), attention_mask.to(runtime.device))
+    with timings("postprocess"), torch.inference_mode():
+        masks, scores, selected = model.select(out, input_size=tuple(video.shape[-2:]), original_size=original_size)
+        return masks.cpu().numpy(), scores.float().cpu(), selected.cpu()
+
+
+def run_refer(request: ReferRequest, reporter, built: tuple | None = None) -> ReferSummary:
+    """Validate, resolve the runtime, open the input, load the model, loop over windows, summarise.
+
+    `built` (a model and its tokenizer, from `build_referrer`) may be given ready-made, as
+    `rvos bench` does to keep its model loaded across runs.
+    """
+    from rvos_cli.pipelines.build import build_referrer, refer_weights
+    from rvos_cli.pipelines.device import resolve_runtime
+    from rvos_cli.video import BinaryMaskWriter, OverlayVideoWriter, open_video, overlay_masks
+
+    texts, output, masks_dir = check_outputs(request)
+    weights = refer_weights(request.options) if built is None else None  # a missing download fails here
+    runtime = resolve_runtime(request.runtime)
+    timings = Timings(runtime.device)
     with timings("open"):
-        source = open_video(request.input, fps=request.fps, start=request.start, end=request.end,
-                            max_seconds=request.max_seconds, reporter=reporter)
+        clip = request.clip
+        source = open_video(request.input, fps=clip.fps, start=clip.start, end=clip.end,
+                            max_seconds=clip.max_seconds, reporter=reporter)
     info = source.info
     with timings("load"):
-        model, tokenizer = load_refer_model(request)
-        model.to(device)
+        model, tokenizer = built or build_referrer(request.options, runtime, weights)
+        texts = [model.prepare_text(t) for t in texts]
         input_ids, attention_mask = tokenizer(texts)
-    size = resized_size(info.height, info.width, request.size, request.max_size)
-    spans = window_spans(info.num_frames, request.window, request.overlap)
-    reporter.note(f"{info.num_frames} frames at {size[1]}x{size[0]}, {len(spans)} window(s), "
-                  f"{len(texts)} quer{'y' if len(texts) == 1 else 'ies'} on {device.type} ({precision})")
+    size = model.input_size(info.height, info.width)
+    spans = request.windows.spans(info.num_frames)
+    reporter.note(f"{model.name}: {info.num_frames} frames at {size[1]}x{size[0]}, {len(spans)} window(s), "
+                  f"{len(texts)} quer{'y' if len(texts) == 1 else 'ies'} on {runtime.device.type} ({runtime.precision})")
 
     results: list[WindowResult] = []
     legend = texts if request.legend else None
@@ -257,9 +272,10 @@ def run_refer(request: ReferRequest, reporter) -> dict:
             advance(upto - window.start)
 
         pending: Future | None = None
-        for k, window in enumerate(prefetch(read_windows(source, spans, size, timings))):
+        windows = read_windows(source, spans, lambda frames: model.preprocess(frames, size), timings)
+        for k, window in enumerate(prefetch(windows)):
             masks, scores, selected = segment_window(model, window.video, input_ids, attention_mask,
-                                                     (info.height, info.width), device, precision, timings)
+                                                     (info.height, info.width), runtime, timings)
             picked = scores.gather(1, selected[:, None])[:, 0]
             fraction = masks.reshape(len(texts), -1).mean(axis=1)
             results.append(WindowResult(window.start, window.end, picked.tolist(), selected.tolist(), fraction.tolist()))
@@ -272,39 +288,7 @@ def run_refer(request: ReferRequest, reporter) -> dict:
         with timings("finish"):
             outputs.close()
     seconds = time.perf_counter() - began
-    return summarize(request, texts, info, output, masks_dir, size, spans, results, device, precision, seconds, timings)
-
-
-def summarize(request, texts, info, output, masks_dir, size, spans, results, device, precision, seconds, timings) -> dict:
-    queries = []
-    for q, text in enumerate(texts):
-        queries.append({
-            "index": q,
-            "text": text,
-            "color": COLOR_NAMES[q] if q < len(COLOR_NAMES) else "other",
-            "windows": [
-                {"start": r.start, "end": r.end, "score": round(r.scores[q], 6), "object_query": r.selected[q],
-                 "mask_fraction": round(r.mask_fraction[q], 6)}
-                for r in results
-            ],
-        })
-    return {
-        "command": "refer",
-        "input": os.fspath(request.input),
-        "output": os.fspath(output),
-        "masks": os.fspath(masks_dir) if masks_dir else None,
-        "frames": info.num_frames,
-        "fps": info.fps,
-        "width": info.width,
-        "height": info.height,
-        "model_input": {"height": size[0], "width": size[1]},
-        "window": request.window,
-        "overlap": request.overlap,
-        "windows": len(spans),
-        "device": device.type,
-        "precision": precision,
-        "queries": queries,
-        "seconds": round(seconds, 3),
-        "timings": timings.rounded(),
-        "frames_per_second": round(info.num_frames / seconds, 3) if seconds > 0 else None,
-    }
+    weights_name = weights.name if weights else "given"
+    return ReferSummary(request.input, output, masks_dir, model.name, weights_name, texts, info.num_frames, info.fps,
+                        info.width, info.height, size, request.windows, results, runtime.describe(), seconds,
+                        timings.rounded())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from rvos_cli.errors import InputError, MissingWeightsError
 from rvos_cli.weights.cache import installed_record, locate_checkpoint, locate_entry_dir
@@ -18,20 +18,22 @@ TOKENIZER_FILES = ("vocab.json", "merges.txt")
 class ResolvedWeights:
     """The weights of one run.
 
-    checkpoint: the file to load. entry: the registry entry they come from (None for a file given
-    with --checkpoint alone). defaults: the entry's option values (e.g. RDE-VOS `mem_every`).
+    source: the file to load (or, for random weights, the state dict itself). entry: the registry
+    entry they come from (None for a file given with --checkpoint alone). defaults: the entry's option values (e.g. RDE-VOS `mem_every`).
     tokenizer: the folder with the tokenizer files, for text models (None otherwise).
     """
 
     model: str
-    checkpoint: Path
+    source: Path | Mapping[str, Any]
     entry: WeightsEntry | None = None
     defaults: dict[str, Any] = field(default_factory=dict)
     tokenizer: Path | None = None
 
     @property
     def name(self) -> str:
-        return self.entry.name if self.entry else os.fspath(self.checkpoint)
+        if self.entry is not None:
+            return self.entry.name
+        return os.fspath(self.source) if isinstance(self.source, Path) else "random (official layout)"
 
 
 def installed_weights(model: str, cache_dir: str | os.PathLike | None = None) -> list[str]:
@@ -85,7 +87,7 @@ def resolve_weights(
     if checkpoint is not None:
         path = Path(checkpoint)
         if not path.is_file():
-            raise InputError(f"--checkpoint {path} is not a file; pass the downloaded checkpoint")
+            raise InputError(f"--checkpoint {path} does not exist (or is not a file); pass the downloaded checkpoint")
     else:
         path = locate_checkpoint(entry.name, cache_dir)
     folder = None

@@ -10,13 +10,11 @@ def select_referred(
     out: dict,
     input_size: tuple[int, int],
     original_size: tuple[int, int],
-    valid_size: tuple[int, int] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Masks of the selected query sequence for each text query.
 
     In: the model output (`pred_is_referred` [T, B, N, 2], `pred_masks` [T, B, N, h, w]),
-    input_size (H, W) of the (padded) model input, original_size (H0, W0) of the frames, and
-    valid_size (h, w) of the unpadded resized frames (defaults to input_size).
+    input_size (H, W) of the model input and original_size (H0, W0) of the frames.
     Out: masks [B, T, H0, W0] uint8 0/1, scores [B, N] (mean "referred" probability over frames),
     selected [B] (argmax of scores).
     """
@@ -24,8 +22,7 @@ def select_referred(
     selected = scores.argmax(dim=-1)
     masks = out["pred_masks"].float().permute(1, 0, 2, 3, 4)  # [B, T, N, h, w]
     masks = masks[torch.arange(masks.shape[0]), :, selected]
-    # Upsample logits first, threshold second, then crop and resize the binary mask, as the reference.
+    # Upsample logits first, threshold second, then resize the binary mask, as the reference.
     masks = F.interpolate(masks, size=tuple(input_size), mode="bilinear", align_corners=False).sigmoid() > 0.5
-    h, w = valid_size or input_size
-    masks = F.interpolate(masks[:, :, :h, :w].float(), size=tuple(original_size), mode="nearest")
+    masks = F.interpolate(masks.float(), size=tuple(original_size), mode="nearest")
     return masks.to(torch.uint8), scores, selected

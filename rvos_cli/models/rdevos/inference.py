@@ -52,7 +52,7 @@ class RDETracker:
     their objects are aggregated jointly.
     """
 
-    def __init__(self, net: RDEVOS, top_k: int = 40, mem_every: int = 3):
+    def __init__(self, net: RDEVOS, top_k: int, mem_every: int):
         if top_k < 1 or mem_every < 1:
             raise ValueError("top_k and mem_every must be positive")
         self.net = net
@@ -113,17 +113,13 @@ class RDETracker:
         return kept
 
 
-def object_masks(labels: Tensor) -> tuple[Tensor, Tensor]:
-    """Label map [H,W] -> (sorted nonzero ids [K], one-hot masks [K,1,H,W] float32)."""
-    ids = labels.unique()
-    ids = ids[ids != 0]
-    return ids, (labels[None] == ids[:, None, None]).float()[:, None]
-
-
 @torch.inference_mode()
-def propagate_probs(net: RDEVOS, frames: Tensor, first_labels: Tensor, top_k: int = 40, mem_every: int = 3) -> Tensor:
-    """frames [T,3,H,W] normalised, first_labels [H,W] int64 -> probs [T,K+1,H,W] (frame 0 = the aggregated mask)."""
-    _, masks = object_masks(first_labels)
+def propagate_probs(net: RDEVOS, frames: Tensor, first_labels: Tensor, top_k: int, mem_every: int) -> Tensor:
+    """A whole clip at once (the reference evaluation's form, public for scripts and parity checks):
+    frames [T,3,H,W] normalised, first_labels [H,W] int64 -> probs [T,K+1,H,W] (frame 0 = the
+    aggregated mask; objects in increasing id order)."""
+    ids = first_labels.unique()
+    masks = (first_labels[None] == ids[ids != 0][:, None, None]).float()[:, None]
     if masks.shape[0] == 0:
         raise ValueError("the first-frame labels contain no object (all zero)")
     tracker = RDETracker(net, top_k=top_k, mem_every=mem_every)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -33,3 +34,17 @@ class TextTokenizer:
             texts, padding="longest", truncation=True, max_length=MAX_TOKENS, return_tensors="pt"
         )
         return encoded["input_ids"], encoded["attention_mask"]
+
+
+def write_stand_in_tokenizer(folder: str | os.PathLike) -> Path:
+    """A tiny byte-level BPE vocabulary (one token per printable ASCII character) in RoBERTa's
+    format, for benchmarks and tests with random weights where the real files are not installed."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    # Byte-level BPE shows printable ASCII as itself and a space as "Ġ".
+    vocab = {"<s>": 0, "<pad>": 1, "</s>": 2, "<unk>": 3, "<mask>": 4, "Ġ": 5}
+    for code in range(33, 127):
+        vocab[chr(code)] = len(vocab)
+    (folder / "vocab.json").write_text(json.dumps(vocab), encoding="utf-8")
+    (folder / "merges.txt").write_text("#version: 0.2\n", encoding="utf-8")
+    return folder

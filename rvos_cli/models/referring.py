@@ -1,0 +1,39 @@
+"""What a referring model offers the `rvos refer` pipeline, whatever its architecture.
+
+The pipeline decodes frames, groups them into windows and writes outputs; a `ReferringModel`
+turns a window of frames and a batch of text queries into masks. The backbone does not see the
+text, so `encode` runs once per window and `decode` takes every query as one batch.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+
+class ReferringModel(Protocol):
+    """name: the registry model name. network: the torch module (moved to the run's device)."""
+
+    name: str
+    network: torch.nn.Module
+
+    def input_size(self, height: int, width: int) -> tuple[int, int]:
+        """The model input (h, w) for frames of (height, width)."""
+
+    def prepare_text(self, text: str) -> str:
+        """A query as the model was evaluated on it (e.g. lower-cased for MTTR, as given for ReferFormer)."""
+
+    def preprocess(self, frames: list[np.ndarray], size: tuple[int, int]) -> torch.Tensor:
+        """RGB uint8 frames [H0, W0, 3] -> the normalised video [T, 3, h, w] (float32, CPU)."""
+
+    def encode(self, video: torch.Tensor) -> Any:
+        """video [T, 3, h, w] on the model's device -> the text-independent features of the window."""
+
+    def decode(self, features: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> dict:
+        """All Q queries ([Q, L] RoBERTa ids, right-padded) against the window's features."""
+
+    def select(self, out: dict, input_size: tuple[int, int], original_size: tuple[int, int]
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """-> masks [Q, T, H0, W0] uint8 0/1, scores [Q, N] per object query, selected [Q]."""
