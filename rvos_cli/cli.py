@@ -66,14 +66,13 @@ def refer(
 ) -> None:
     """Segment the objects that text queries describe (MTTR, ReferFormer or SOC)."""
     from rvos_cli.pipelines.options import ClipOptions, RuntimeOptions, WindowOptions, refer_options
-    from rvos_cli.pipelines.refer import ReferRequest, run_refer
 
-    request = ReferRequest(
-        input, text,
-        refer_options(model, weights, checkpoint=checkpoint, tokenizer=tokenizer, size=size, max_size=max_size),
-        RuntimeOptions(device, precision), ClipOptions(fps, start, end, max_seconds), WindowOptions(window, overlap),
-        output=output, masks_dir=masks, legend=legend,
-    )
+    options = refer_options(model, weights, checkpoint=checkpoint, tokenizer=tokenizer, size=size, max_size=max_size)
+    runtime, windows = RuntimeOptions(device, precision), WindowOptions(window, overlap)
+    from rvos_cli.pipelines.refer import ReferRequest, run_refer  # torch: only once the options are good
+
+    request = ReferRequest(input, text, options, runtime, ClipOptions(fps, start, end, max_seconds), windows,
+                           output=output, masks_dir=masks, legend=legend)
     reporter = Reporter(json_mode=json_output, quiet=quiet)
     reporter.result(run_refer(request, reporter))
 

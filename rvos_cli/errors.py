@@ -1,6 +1,5 @@
 """Errors that end a command with a documented exit code and one line of explanation."""
 
-EXIT_OK = 0
 EXIT_BAD_INPUT = 2
 EXIT_MISSING_WEIGHTS = 3
 EXIT_DOWNLOAD = 4

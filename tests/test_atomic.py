@@ -1,5 +1,6 @@
 import os
 import stat
+from pathlib import Path
 
 import pytest
 
@@ -66,3 +67,22 @@ def test_a_folder_that_refuses_writes_is_one_input_error(tmp_path, monkeypatch, 
         with make(tmp_path / "out"):
             pass
     assert list(tmp_path.iterdir()) == []
+
+
+def test_atomic_dir_restores_the_previous_output_when_the_swap_fails(tmp_path, monkeypatch):
+    target = tmp_path / "masks"
+    target.mkdir()
+    (target / "old.png").write_bytes(b"old")
+    real_replace = os.replace
+
+    def failing_replace(src, dst):
+        if Path(src).name.endswith(".part") and Path(dst) == target:
+            raise OSError(28, "No space left on device")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", failing_replace)
+    with pytest.raises(OSError):
+        with atomic_dir(target) as tmp:
+            (tmp / "new.png").write_bytes(b"new")
+    assert (target / "old.png").read_bytes() == b"old" and not (target / "new.png").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["masks"]  # no .part, no .old folder left

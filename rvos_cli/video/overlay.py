@@ -50,13 +50,13 @@ def overlay_labels(frame: np.ndarray, labels: np.ndarray, alpha: float = 0.6) ->
     return np.clip(out + 0.5, 0, 255).astype(np.uint8)
 
 
-def overlay_masks(frame: np.ndarray, masks: np.ndarray, colors=None, alpha: float = 0.6,
+def overlay_masks(frame: np.ndarray, masks: np.ndarray, alpha: float = 0.6,
                   legend: list[str] | None = None) -> np.ndarray:
-    """frame [H, W, 3] uint8 RGB, masks [Q, H, W] 0/1 -> [H, W, 3] uint8; query q in `colors[q]` or query_color(q).
+    """frame [H, W, 3] uint8 RGB, masks [Q, H, W] 0/1 -> [H, W, 3] uint8; query q in query_color(q).
 
     `legend`: one text per query, written in its colour on a dark band at the top of the frame.
     """
-    colors = colors or [query_color(q) for q in range(len(masks))]
+    colors = [query_color(q) for q in range(len(masks))]
     out = frame.astype(np.float32)
     thickness = _contour_width(*frame.shape[:2])
     for mask, color in zip(masks, colors):

@@ -1,0 +1,88 @@
+"""Typed options: every bad value or option that does not apply is exit 2 before torch is imported."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from rvos_cli.errors import InputError
+from rvos_cli.pipelines.options import (
+    FlowOptions,
+    MttrOptions,
+    RdevosOptions,
+    ReferFormerOptions,
+    RuntimeOptions,
+    WindowOptions,
+    propagate_options,
+    refer_options,
+)
+
+# Runs the CLI in a fresh interpreter and reports whether torch was imported before it exited.
+PROBE = """
+import sys
+from rvos_cli.cli import app
+try:
+    app(prog_name="rvos", args=sys.argv[1:], standalone_mode=False)
+except SystemExit:
+    pass
+except BaseException as exc:
+    if getattr(exc, "exit_code", None) is None:
+        raise
+print("torch imported" if "torch" in sys.modules else "no torch")
+"""
+
+
+@pytest.mark.parametrize("args, message", [
+    (["propagate", "clip.mp4", "-m", "m.png", "--model", "flow", "--device", "tpu"], "unknown --device 'tpu'"),
+    (["propagate", "clip.mp4", "-m", "m.png", "--model", "rdevos", "--precision", "int8"], "unknown --precision 'int8'"),
+    (["propagate", "clip.mp4", "-m", "m.png", "--model", "flow", "--device", "cuda"], "runs on the CPU"),
+    (["propagate", "clip.mp4", "-m", "m.png", "--model", "flow", "--top-k", "3"], "--top-k is for learned models"),
+    (["propagate", "clip.mp4", "-m", "m.png", "--model", "rdevos", "--mem-every", "0"], "--mem-every 0"),
+    (["refer", "clip.mp4", "-t", "x", "--window", "0"], "--window 0 must be at least 1"),
+    (["refer", "clip.mp4", "-t", "x", "--model", "sam"], "unknown --model 'sam'"),
+    (["refer", "clip.mp4", "-t", "x", "--size", "16"], "--size 16 must be at least 32"),
+    (["refer", "clip.mp4", "-t", "x", "--weights", "rdevos-ytvos"], "not `rvos refer`"),
+])
+def test_bad_options_fail_before_torch_is_imported(args, message, tmp_path):
+    result = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True, cwd=tmp_path,
+                            timeout=120)
+    assert result.stdout.strip() == "no torch", result.stderr
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()]
+    assert result.stderr.startswith("error: ") and message in result.stderr
+
+
+def test_runtime_options():
+    assert RuntimeOptions("CUDA:1", "BF16") == RuntimeOptions("cuda:1", "bf16")
+    for device, precision in (("gpu", "auto"), ("cpu", "fp64")):
+        with pytest.raises(InputError):
+            RuntimeOptions(device, precision)
+
+
+def test_propagate_model_choice():
+    assert propagate_options("auto") == FlowOptions()
+    assert propagate_options("auto", installed=True) == RdevosOptions()
+    assert propagate_options("auto", top_k=5) == RdevosOptions(top_k=5)
+    assert propagate_options("flow", size=0) == FlowOptions(size=0)
+    with pytest.raises(InputError, match="--weights is for learned models"):
+        propagate_options("flow", weights="rdevos-ytvos")
+
+
+def test_refer_model_follows_the_weights():
+    assert isinstance(refer_options(), MttrOptions)
+    assert isinstance(refer_options(None, "mttr-a2d"), MttrOptions)
+    options = refer_options("referformer")
+    assert isinstance(options, ReferFormerOptions) and options.input_bounds() == (360, None)
+    assert MttrOptions(size=300).input_bounds() == (300, 640)
+    with pytest.raises(InputError, match="--max-size 100 must be at least --size 360"):
+        MttrOptions(max_size=100)
+
+
+@pytest.mark.parametrize("frames, window, overlap, expected", [
+    (10, 24, 6, [(0, 10)]),
+    (30, 24, 6, [(0, 24), (18, 30)]),
+    (7, 3, 0, [(0, 3), (3, 6), (6, 7)]),
+])
+def test_window_spans(frames, window, overlap, expected):
+    assert WindowOptions(window, overlap).spans(frames) == expected
