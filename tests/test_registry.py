@@ -107,3 +107,14 @@ def test_missing_weights_name_the_command(tmp_path):
     with pytest.raises(MissingWeightsError, match=r"`rvos download mttr-ytvos --cache-dir .*`") as info:
         locate_checkpoint("mttr-ytvos", cache_dir=tmp_path)
     assert info.value.exit_code == 3
+
+
+def test_referformer_and_soc_entries_name_their_tokenizer():
+    entries = load_registry()
+    referformer = [e for e in entries.values() if e.model == "referformer"]
+    soc = [e for e in entries.values() if e.model == "soc"]
+    assert len(referformer) == 16 and len(soc) == 8
+    assert entries["referformer-ytvos-vswin-b"].accuracy == "Ref-YouTube-VOS val J&F 62.9"
+    assert entries["soc-ytvos-joint-b"].checkpoint.urls == ("gdrive://1SaDLcQOn_a1L-Bw8LGB2CiQIGkZAO3Wu",)
+    for entry in referformer + soc:
+        assert entry.task == "refer" and entries[entry.tokenizer].has_tokenizer
