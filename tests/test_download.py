@@ -311,7 +311,7 @@ def test_gdrive_without_gdown_says_what_to_install(env, monkeypatch):
 def fake_rdevos_layout(monkeypatch):
     expected = {"key_proj.weight": (4, 3, 3, 3), "key_proj.bias": (4,), "bn.num_batches_tracked": ()}
     layout = CheckpointLayout("rdevos", "tiny", expected, optional=("*.num_batches_tracked",))
-    spec = dataclasses.replace(MODELS["rdevos"], layout=lambda variant: layout, detect_variant=lambda state: "tiny")
+    spec = dataclasses.replace(MODELS["rdevos"], layout=lambda variant: layout, layout_of=lambda state: layout)
     monkeypatch.setattr(convert, "model_spec", lambda model: spec)
     return {"key_proj.weight": torch.randn(4, 3, 3, 3), "key_proj.bias": torch.randn(4)}
 

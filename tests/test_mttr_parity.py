@@ -9,8 +9,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from rvos_cli.models.common import video_swin as swin
 from rvos_cli.models.mttr import load_mttr, select_referred
-from rvos_cli.models.mttr import swin
 
 ATOL = 1e-4
 

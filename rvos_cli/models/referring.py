@@ -12,6 +12,9 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
+from rvos_cli.models.mttr.preprocess import resized_size
+from rvos_cli.models.referformer.preprocess import frames_to_tensor
+
 
 class ReferringModel(Protocol):
     """name: the registry model name. network: the torch module (moved to the run's device)."""
@@ -37,3 +40,33 @@ class ReferringModel(Protocol):
     def select(self, out: dict, input_size: tuple[int, int], original_size: tuple[int, int]
                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """-> masks [Q, T, H0, W0] uint8 0/1, scores [Q, N] per object query, selected [Q]."""
+
+
+class Referrer:
+    """The common ground of the referring models' adapters: DETR's resize rule (short side `size`,
+    long side at most `max_size`, None for no bound), PIL's bilinear resize reproduced bit-exactly
+    (all three originals resize PIL images) and ImageNet normalisation, queries as written, and a
+    network with `encode_video` / `decode`. A model overrides what its evaluation does differently."""
+
+    name = ""
+
+    def __init__(self, network: torch.nn.Module, size: int = 360, max_size: int | None = 640):
+        self.network, self.size, self.max_size = network, size, max_size
+
+    def input_size(self, height: int, width: int) -> tuple[int, int]:
+        return resized_size(height, width, self.size, self.max_size)
+
+    def prepare_text(self, text: str) -> str:
+        return text
+
+    def preprocess(self, frames: list[np.ndarray], size: tuple[int, int]) -> torch.Tensor:
+        return frames_to_tensor(frames, size)
+
+    def encode(self, video: torch.Tensor) -> Any:
+        return self.network.encode_video(video)
+
+    def decode(self, features: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> dict:
+        return self.network.decode(features, input_ids, attention_mask)
+
+    def select(self, out: dict, input_size: tuple[int, int], original_size: tuple[int, int]):
+        raise NotImplementedError

@@ -39,7 +39,3 @@ def layout(variant: str = VARIANTS[0]) -> CheckpointLayout:
     return CheckpointLayout("mttr", variant, {k: shapes[k] for k in order},
                             optional=("*.relative_position_index",), dropped=(POSITION_IDS,), title="MTTR")
 
-
-def detect_variant(state) -> str:
-    """MTTR was released with one backbone."""
-    return VARIANTS[0]

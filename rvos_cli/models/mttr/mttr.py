@@ -8,8 +8,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rvos_cli.models.mttr.fpn import FPNSpatialDecoder
-from rvos_cli.models.mttr.swin import VideoSwinBackbone
+from rvos_cli.models.common.fpn import FPNSpatialDecoder
+from rvos_cli.models.common.mlp import MLP
+from rvos_cli.models.common.video_swin import SIZES, VideoSwinBackbone
 from rvos_cli.models.mttr.transformer import MultimodalTransformer
 
 
@@ -25,28 +26,14 @@ class VideoFeatures:
     pad_mask: torch.Tensor
     skips: list[torch.Tensor]
 
-    def expand(self, batch: int) -> "VideoFeatures":
+    def expand(self, batch: int) -> VideoFeatures:
         """Broadcast a single video (B = 1) to `batch` text queries."""
         if self.embeds.shape[1] == batch:
             return self
         if self.embeds.shape[1] != 1:
             raise ValueError(f"{self.embeds.shape[1]} videos cannot be paired with {batch} queries")
-        grow = lambda x: x.expand(x.shape[0], batch, *x.shape[2:])  # noqa: E731
+        grow = lambda x: x.expand(x.shape[0], batch, *x.shape[2:])
         return VideoFeatures(grow(self.embeds), grow(self.pad_mask), [grow(s) for s in self.skips])
-
-
-class MLP(nn.Module):
-    """Linear layers with ReLU between them (DETR's MLP)."""
-
-    def __init__(self, input_dim: int, hidden_dim: int, output_dim: int, num_layers: int):
-        super().__init__()
-        dims = [input_dim] + [hidden_dim] * (num_layers - 1)
-        self.layers = nn.ModuleList(nn.Linear(i, o) for i, o in zip(dims, dims[1:] + [output_dim]))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for i, layer in enumerate(self.layers):
-            x = layer(x) if i == len(self.layers) - 1 else F.relu(layer(x))
-        return x
 
 
 class MTTR(nn.Module):
@@ -63,7 +50,8 @@ class MTTR(nn.Module):
 
     def __init__(self, num_queries: int = 50, dim: int = 256, mask_kernels_dim: int = 8):
         super().__init__()
-        self.backbone = VideoSwinBackbone()
+        embed_dim, depths, num_heads = SIZES["t"]
+        self.backbone = VideoSwinBackbone(embed_dim, depths[:3], num_heads[:3])  # MTTR drops the 4th stage
         self.transformer = MultimodalTransformer(dim)
         self.is_referred_head = nn.Linear(dim, 2)
         self.instance_kernels_head = MLP(dim, dim, mask_kernels_dim, num_layers=2)

@@ -2,36 +2,25 @@
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
-from rvos_cli.models.mttr.mttr import MTTR, VideoFeatures
+from rvos_cli.models.mttr.mttr import VideoFeatures
 from rvos_cli.models.mttr.postprocess import select_referred
-from rvos_cli.models.mttr.preprocess import frames_to_tensor, normalize_text, resized_size
+from rvos_cli.models.mttr.preprocess import normalize_text
+from rvos_cli.models.referring import Referrer
 
 
-class MttrReferrer:
-    """MTTR with short side `size` and long side at most `max_size` (360 and 640 in its evaluation)."""
+class MttrReferrer(Referrer):
+    """MTTR: short side 360, long side at most 640; queries lower-cased as in its training data;
+    masks thresholded at the input size, then resized (nearest) to the frames."""
 
     name = "mttr"
-
-    def __init__(self, network: MTTR, size: int = 360, max_size: int | None = 640):
-        self.network, self.size, self.max_size = network, size, max_size
-
-    def input_size(self, height: int, width: int) -> tuple[int, int]:
-        return resized_size(height, width, self.size, self.max_size)
 
     def prepare_text(self, text: str) -> str:
         return normalize_text(text)
 
-    def preprocess(self, frames: list[np.ndarray], size: tuple[int, int]) -> torch.Tensor:
-        return frames_to_tensor(frames, size)
-
     def encode(self, video: torch.Tensor) -> VideoFeatures:
-        return self.network.encode_video(video.unsqueeze(1))
-
-    def decode(self, features: VideoFeatures, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> dict:
-        return self.network.decode(features, input_ids, attention_mask)
+        return self.network.encode_video(video.unsqueeze(1))  # [T, B=1, 3, h, w]
 
     def select(self, out: dict, input_size: tuple[int, int], original_size: tuple[int, int]):
         return select_referred(out, input_size=input_size, original_size=original_size)

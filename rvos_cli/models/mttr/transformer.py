@@ -11,33 +11,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rvos_cli.models.mttr.position_encoding import sine_position_encoding
-from rvos_cli.models.mttr.text import FeatureResizer, roberta_base
-
-
-class Attention(nn.Module):
-    """Multi-head attention with `nn.MultiheadAttention`'s parameters (q, k, v stacked in `in_proj_weight`).
-
-    In: query [B, Lq, C], key/value [B, Lk, C], key_padding_mask [B, Lk] (True = ignore). Out: [B, Lq, C].
-    """
-
-    def __init__(self, dim: int, num_heads: int):
-        super().__init__()
-        self.num_heads = num_heads
-        self.in_proj_weight = nn.Parameter(torch.empty(3 * dim, dim))
-        self.in_proj_bias = nn.Parameter(torch.empty(3 * dim))
-        self.out_proj = nn.Linear(dim, dim)
-
-    def forward(self, query, key, value, key_padding_mask=None):
-        w_q, w_k, w_v = self.in_proj_weight.chunk(3)
-        b_q, b_k, b_v = self.in_proj_bias.chunk(3)
-        q, k, v = (self.split_heads(F.linear(x, w, b)) for x, w, b in ((query, w_q, b_q), (key, w_k, b_k), (value, w_v, b_v)))
-        mask = None if key_padding_mask is None else ~key_padding_mask[:, None, None, :]
-        x = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
-        return self.out_proj(x.transpose(1, 2).flatten(2))
-
-    def split_heads(self, x: torch.Tensor) -> torch.Tensor:
-        return x.unflatten(-1, (self.num_heads, -1)).transpose(1, 2)
+from rvos_cli.models.common.attention import Attention
+from rvos_cli.models.common.position_encoding import sine_position_encoding_2d
+from rvos_cli.models.common.roberta import FeatureResizer, roberta_base
 
 
 class EncoderLayer(nn.Module):
@@ -135,7 +111,7 @@ class MultimodalTransformer(nn.Module):
 
         vid = vid_embeds.flatten(0, 1).flatten(2).transpose(1, 2)  # [(t b), h*w, C], row-major tokens
         vid_pad_mask = vid_pad_mask.flatten(0, 1)
-        vid_pos = sine_position_encoding(vid_pad_mask, self.dim).flatten(1, 2).to(vid.dtype)
+        vid_pos = sine_position_encoding_2d(vid_pad_mask, self.dim).flatten(1, 2).to(vid.dtype)
 
         src = torch.cat((vid, txt), dim=1)
         pos = torch.cat((vid_pos, torch.zeros_like(txt)), dim=1)

@@ -1,13 +1,18 @@
-"""Query/key encoder (ResNet-50) and memory value encoder (ResNet-18 + CBAM fuser)."""
+"""Query/key encoder (ResNet-50) and memory value encoder (ResNet-18 + CBAM fuser).
+
+Both trunks use torchvision's parameter names and RDE-VOS stops them at stage 3 (stride 16). The
+value encoder is STCN's modified ResNet-18: every convolution carries a bias and the stem reads 5
+channels (RGB, the object's mask, the other objects' masks).
+"""
 
 from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
 
+from rvos_cli.models.common.resnet import BasicBlock, Bottleneck, make_stage
 from rvos_cli.models.rdevos.blocks import ResBlock
 from rvos_cli.models.rdevos.cbam import CBAM
-from rvos_cli.models.rdevos.resnet import BasicBlock, Bottleneck, make_stage
 
 
 class KeyEncoder(nn.Module):

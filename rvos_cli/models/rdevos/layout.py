@@ -23,7 +23,3 @@ def layout(variant: str = VARIANTS[0]) -> CheckpointLayout:
     shapes = {name: tuple(t.shape) for name, t in net.state_dict().items()}
     return CheckpointLayout("rdevos", variant, shapes, optional=("*.num_batches_tracked",), title="RDE-VOS")
 
-
-def detect_variant(state) -> str:
-    """RDE-VOS was released with one architecture."""
-    return VARIANTS[0]

@@ -1,4 +1,4 @@
-"""The text side of MTTR: a frozen RoBERTa-base encoder and the projection to the model width."""
+"""RoBERTa-base (Liu et al., 2019) built from its configuration, as the text encoder of the RVOS models."""
 
 from __future__ import annotations
 
@@ -8,25 +8,32 @@ from transformers import RobertaConfig, RobertaModel
 
 # The values of roberta-base's config.json; a default RobertaConfig() is not roberta-base
 # (different max positions, token types and layer-norm epsilon).
-ROBERTA_BASE = dict(
-    vocab_size=50265,
-    hidden_size=768,
-    num_hidden_layers=12,
-    num_attention_heads=12,
-    intermediate_size=3072,
-    hidden_act="gelu",
-    max_position_embeddings=514,
-    type_vocab_size=1,
-    layer_norm_eps=1e-5,
-    pad_token_id=1,
-    bos_token_id=0,
-    eos_token_id=2,
-)
+ROBERTA_BASE = {
+    "vocab_size": 50265,
+    "hidden_size": 768,
+    "num_hidden_layers": 12,
+    "num_attention_heads": 12,
+    "intermediate_size": 3072,
+    "hidden_act": "gelu",
+    "max_position_embeddings": 514,
+    "type_vocab_size": 1,
+    "layer_norm_eps": 1e-5,
+    "pad_token_id": 1,
+    "bos_token_id": 0,
+    "eos_token_id": 2,
+}
 
 
-def roberta_base() -> RobertaModel:
-    """RoBERTa-base built from its configuration (no hub access), without the unused pooler."""
-    return RobertaModel(RobertaConfig(**ROBERTA_BASE), add_pooling_layer=False)
+def roberta_base(pooler: bool = False, eager: bool = False) -> RobertaModel:
+    """RoBERTa-base (no hub access), with or without the pooler.
+
+    eager: the explicit softmax attention of the original transformers, bit-identical to the
+    one the checkpoints were evaluated with (SDPA differs by float rounding).
+    """
+    config = RobertaConfig(**ROBERTA_BASE)
+    if eager:
+        config._attn_implementation = "eager"
+    return RobertaModel(config, add_pooling_layer=pooler)
 
 
 def materialize_text_buffers(encoder: RobertaModel) -> None:

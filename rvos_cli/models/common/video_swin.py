@@ -1,8 +1,9 @@
-"""Video Swin-T (Liu et al., 2022), stages 1-3, as MTTR uses it as its video backbone.
+"""Video Swin Transformer (Liu et al., CVPR 2022) as the RVOS models use it: per-frame features.
 
-Only what MTTR keeps of `SwinTransformer3D`: the patch embedding, the first three stages
-and the two patch mergings between them (stored at `downsamples.{0,1}`). Features stay per
-frame (temporal patch size 1) at strides 4, 8 and 16.
+The temporal patch size is 1, so every stage keeps one token map per frame; each stage's output
+is taken before its patch merging and without a norm. The patch mergings are stored apart, at
+`downsamples.{i}`, as in MTTR's and ReferFormer's wrapper of `SwinTransformer3D`. The models use
+the first 3 (MTTR) or all 4 (ReferFormer) stages of the T, S or B size.
 """
 
 from __future__ import annotations
@@ -16,9 +17,12 @@ from torch import nn
 WINDOW = (8, 7, 7)
 SHIFT = (4, 3, 3)  # half a window, used by every second block
 ATTENTION_CHUNK_ELEMENTS = 2**25
-DEPTHS = (2, 2, 6)
-HEADS = (3, 6, 12)
-EMBED_DIM = 96
+# name -> (embed_dim, depths, num_heads)
+SIZES = {
+    "t": (96, (2, 2, 6, 2), (3, 6, 12, 24)),
+    "s": (96, (2, 2, 18, 2), (3, 6, 12, 24)),
+    "b": (128, (2, 2, 18, 2), (4, 8, 16, 32)),
+}
 
 
 def relative_position_index(window: tuple[int, int, int] = WINDOW) -> torch.Tensor:
@@ -30,10 +34,10 @@ def relative_position_index(window: tuple[int, int, int] = WINDOW) -> torch.Tens
     return (relative * strides).sum(-1)
 
 
-def effective_window(size, shift):
+def effective_window(size, window, shift):
     """A dimension no larger than its window gets a window of its own size and no shift."""
-    window = tuple(min(s, w) for s, w in zip(size, WINDOW))
-    shift = tuple(0 if s <= w else sh for s, w, sh in zip(size, WINDOW, shift))
+    shift = tuple(0 if s <= w else sh for s, w, sh in zip(size, window, shift))
+    window = tuple(min(s, w) for s, w in zip(size, window))
     return window, shift
 
 
@@ -50,9 +54,13 @@ def window_reverse(windows: torch.Tensor, window, b: int, d: int, h: int, w: int
 
 
 @lru_cache(maxsize=32)
-def shifted_window_mask(padded_size, window, shift) -> torch.Tensor:
-    """[num_windows, N, N] additive mask (-100 between tokens from different regions after the cyclic shift)."""
-    img_mask = torch.zeros((1, *padded_size, 1))
+def shifted_window_mask(padded_size, window, shift, device: torch.device) -> torch.Tensor:
+    """[num_windows, N, N] additive mask (-100 between tokens from different regions after the cyclic shift).
+
+    Computed on the padded size, so padded tokens are masked only by region, as in the reference.
+    Built once per geometry and device: every shifted block of a stage shares it.
+    """
+    img_mask = torch.zeros((1, *padded_size, 1), device=device)
     regions = [(slice(-w), slice(-w, -s), slice(-s, None)) for w, s in zip(window, shift)]
     count = 0
     for d in regions[0]:
@@ -74,17 +82,18 @@ class WindowAttention3D(nn.Module):
     def __init__(self, dim: int, num_heads: int, window=WINDOW):
         super().__init__()
         self.num_heads = num_heads
+        self.window = tuple(window)
         self.relative_position_bias_table = nn.Parameter(
             torch.zeros((2 * window[0] - 1) * (2 * window[1] - 1) * (2 * window[2] - 1), num_heads)
         )
-        self.register_buffer("relative_position_index", relative_position_index(window))
+        self.register_buffer("relative_position_index", relative_position_index(self.window))
         self.qkv = nn.Linear(dim, dim * 3)
         self.proj = nn.Linear(dim, dim)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         b_, n, c = x.shape
         q, k, v = self.qkv(x).reshape(b_, n, 3, self.num_heads, c // self.num_heads).permute(2, 0, 3, 1, 4)
-        # The reference slices the full (8,7,7) index instead of recomputing it for smaller windows;
+        # The reference slices the full window's index instead of recomputing it for smaller windows;
         # that is only right when just D shrinks, but the released weights were trained with it.
         index = self.relative_position_index[:n, :n].reshape(-1)
         bias = self.relative_position_bias_table[index].reshape(n, n, -1).permute(2, 0, 1).unsqueeze(0).to(q.dtype)
@@ -113,23 +122,24 @@ class Mlp(nn.Module):
 
 
 class SwinTransformerBlock3D(nn.Module):
-    """(Shifted) window attention + MLP, pre-norm residual. In/out: [B, D, H, W, C]."""
+    """(Shifted) window attention + MLP, pre-norm residual. In/out: [B, D, H, W, C].
 
-    def __init__(self, dim: int, num_heads: int, shift=(0, 0, 0)):
+    `window` and `shift` are the ones in effect for the stage's map size (see `SwinStage`).
+    """
+
+    def __init__(self, dim: int, num_heads: int, window=WINDOW):
         super().__init__()
-        self.shift = shift
         self.norm1 = nn.LayerNorm(dim)
-        self.attn = WindowAttention3D(dim, num_heads)
+        self.attn = WindowAttention3D(dim, num_heads, window)
         self.norm2 = nn.LayerNorm(dim)
         self.mlp = Mlp(dim, 4 * dim)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        x = x + self.windowed_attention(x, mask)
+    def forward(self, x: torch.Tensor, window, shift, mask: torch.Tensor | None) -> torch.Tensor:
+        x = x + self.windowed_attention(x, window, shift, mask)
         return x + self.mlp(self.norm2(x))
 
-    def windowed_attention(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        b, d, h, w, c = x.shape
-        window, shift = effective_window((d, h, w), self.shift)
+    def windowed_attention(self, x: torch.Tensor, window, shift, mask: torch.Tensor | None) -> torch.Tensor:
+        b, d, h, w, _ = x.shape
         x = self.norm1(x)
         # Padding comes after norm1 and padded tokens are not masked: they attend as zero vectors.
         pad = [(-s) % win for s, win in zip((d, h, w), window)]
@@ -138,45 +148,48 @@ class SwinTransformerBlock3D(nn.Module):
         shifted = any(shift)
         if shifted:
             x = torch.roll(x, shifts=tuple(-s for s in shift), dims=(1, 2, 3))
-        windows = self.attn(window_partition(x, window), mask=mask.to(x.device) if shifted else None)
+        windows = self.attn(window_partition(x, window), mask=mask if shifted else None)
         x = window_reverse(windows, window, b, dp, hp, wp)
         if shifted:
             x = torch.roll(x, shifts=shift, dims=(1, 2, 3))
         return x[:, :d, :h, :w, :]
 
 
-class BasicLayer(nn.Module):
-    """One Swin stage: blocks alternating regular and shifted windows. In/out: [B, C, D, H, W]."""
+class SwinStage(nn.Module):
+    """One Swin stage: blocks alternating regular and shifted windows. In/out: [B, D, H, W, C].
 
-    def __init__(self, dim: int, depth: int, num_heads: int):
+    clamp_window: Video Swin shrinks a window (and drops its shift) along a dimension that is no
+    larger than the window; the image Swin of ReferFormer keeps 7x7 windows shifted by 3 always.
+    """
+
+    def __init__(self, dim: int, depth: int, num_heads: int, window=WINDOW, shift=SHIFT, clamp_window: bool = True):
         super().__init__()
-        self.blocks = nn.ModuleList(
-            SwinTransformerBlock3D(dim, num_heads, (0, 0, 0) if i % 2 == 0 else SHIFT) for i in range(depth)
-        )
+        self.window, self.shift, self.clamp_window = tuple(window), tuple(shift), clamp_window
+        self.blocks = nn.ModuleList(SwinTransformerBlock3D(dim, num_heads, window) for _ in range(depth))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _, _, d, h, w = x.shape
-        window, shift = effective_window((d, h, w), SHIFT)
-        padded = tuple(-(-s // win) * win for s, win in zip((d, h, w), window))
-        mask = shifted_window_mask(padded, window, shift)
-        x = x.permute(0, 2, 3, 4, 1)
-        for block in self.blocks:
-            x = block(x, mask)
-        return x.permute(0, 4, 1, 2, 3)
+        size = tuple(x.shape[1:4])
+        window, shift = effective_window(size, self.window, self.shift) if self.clamp_window else (self.window, self.shift)
+        padded = tuple(-(-s // win) * win for s, win in zip(size, window))
+        mask = shifted_window_mask(padded, window, shift, x.device) if any(shift) else None
+        no_shift = (0, 0, 0)
+        for i, block in enumerate(self.blocks):
+            x = block(x, window, shift if i % 2 else no_shift, mask)
+        return x
 
 
 class PatchEmbed3D(nn.Module):
-    """Non-overlapping (1,4,4) patches -> 96 channels. In: [B, 3, T, H, W]; out: [B, 96, T, ceil(H/4), ceil(W/4)]."""
+    """Non-overlapping (1,4,4) patches. In: [B, 3, T, H, W]; out: [B, T, ceil(H/4), ceil(W/4), C]."""
 
-    def __init__(self):
+    def __init__(self, embed_dim: int):
         super().__init__()
-        self.proj = nn.Conv3d(3, EMBED_DIM, kernel_size=(1, 4, 4), stride=(1, 4, 4))
-        self.norm = nn.LayerNorm(EMBED_DIM)
+        self.proj = nn.Conv3d(3, embed_dim, kernel_size=(1, 4, 4), stride=(1, 4, 4))
+        self.norm = nn.LayerNorm(embed_dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2:]
         x = self.proj(F.pad(x, (0, (-w) % 4, 0, (-h) % 4)))
-        return self.norm(x.permute(0, 2, 3, 4, 1)).permute(0, 4, 1, 2, 3)
+        return self.norm(x.permute(0, 2, 3, 4, 1))
 
 
 class PatchMerging(nn.Module):
@@ -195,26 +208,25 @@ class PatchMerging(nn.Module):
 
 
 class VideoSwinBackbone(nn.Module):
-    """Video Swin-T stages 1-3.
+    """Video Swin stages 1..len(depths), window (8,7,7).
 
-    In: video [T, B, 3, H, W]. Out: three feature maps [T, B, C, h, w] with C = 96, 192, 384 at
-    strides 4, 8, 16 (each taken before its stage's patch merging, without an extra norm).
+    In: video [T, B, 3, H, W]. Out: one feature map [T, B, C_i, h_i, w_i] per stage, C_i = embed_dim * 2**i
+    at stride 4 * 2**i (each taken before its stage's patch merging, without an extra norm).
     """
 
-    channels = tuple(EMBED_DIM * 2**i for i in range(len(DEPTHS)))
-
-    def __init__(self):
+    def __init__(self, embed_dim: int = 96, depths=(2, 2, 6, 2), num_heads=(3, 6, 12, 24)):
         super().__init__()
-        self.patch_embed = PatchEmbed3D()
-        self.layers = nn.ModuleList(BasicLayer(c, d, h) for c, d, h in zip(self.channels, DEPTHS, HEADS))
+        self.channels = tuple(embed_dim * 2**i for i in range(len(depths)))
+        self.patch_embed = PatchEmbed3D(embed_dim)
+        self.layers = nn.ModuleList(SwinStage(c, d, h) for c, d, h in zip(self.channels, depths, num_heads))
         self.downsamples = nn.ModuleList(PatchMerging(c) for c in self.channels[:-1])
 
     def forward(self, video: torch.Tensor) -> list[torch.Tensor]:
-        x = self.patch_embed(video.permute(1, 2, 0, 3, 4))
+        x = self.patch_embed(video.permute(1, 2, 0, 3, 4))  # [B, T, h, w, C]
         outputs = []
         for i, layer in enumerate(self.layers):
             x = layer(x)
-            outputs.append(x.permute(2, 0, 1, 3, 4))
+            outputs.append(x.permute(1, 0, 4, 2, 3))
             if i < len(self.downsamples):
-                x = self.downsamples[i](x.permute(0, 2, 3, 4, 1)).permute(0, 4, 1, 2, 3)
+                x = self.downsamples[i](x)
         return outputs

@@ -1,0 +1,21 @@
+"""ReferFormer as a `ReferringModel`: the official Ref-YouTube-VOS inference's pre- and post-processing."""
+
+from __future__ import annotations
+
+import torch
+
+from rvos_cli.models.referformer.postprocess import select_referred
+from rvos_cli.models.referring import Referrer
+
+
+class ReferFormerReferrer(Referrer):
+    """ReferFormer: short side 360 and, unlike MTTR and SOC, no bound on the long side (`max_size`
+    None); masks upsampled from stride 4 straight to the frames."""
+
+    name = "referformer"
+
+    def __init__(self, network: torch.nn.Module, size: int = 360, max_size: int | None = None):
+        super().__init__(network, size, max_size)
+
+    def select(self, out: dict, input_size: tuple[int, int], original_size: tuple[int, int]):
+        return select_referred(out, original_size=original_size)
