@@ -52,7 +52,7 @@ def refer(
     tokenizer: Annotated[Optional[Path], typer.Option("--tokenizer", help="Folder with RoBERTa's vocab.json and merges.txt [default: from --weights].")] = None,
     size: Annotated[Optional[int], typer.Option("--size", help="Short side of the model input in pixels [default: the model's, 360].")] = None,
     max_size: Annotated[Optional[int], typer.Option("--max-size", help="Upper bound on the long side of the model input [default: the model's: 640 for MTTR and SOC, none for ReferFormer].")] = None,
-    window: Annotated[int, typer.Option("--window", help="Frames per inference window.")] = 24,
+    window: Annotated[Optional[int], typer.Option("--window", help="Frames per inference window [default: the model's: 24 for MTTR, 36 for ReferFormer and SOC].")] = None,
     overlap: Annotated[int, typer.Option("--overlap", help="Frames shared by consecutive windows (the later window wins).")] = 6,
     device: Device = "auto",
     precision: Precision = "auto",
@@ -68,7 +68,7 @@ def refer(
     from rvos_cli.pipelines.options import ClipOptions, RuntimeOptions, WindowOptions, refer_options
 
     options = refer_options(model, weights, checkpoint=checkpoint, tokenizer=tokenizer, size=size, max_size=max_size)
-    runtime, windows = RuntimeOptions(device, precision), WindowOptions(window, overlap)
+    runtime, windows = RuntimeOptions(device, precision), WindowOptions(options.default_window if window is None else window, overlap)
     from rvos_cli.pipelines.refer import ReferRequest, run_refer  # torch: only once the options are good
 
     request = ReferRequest(input, text, options, runtime, ClipOptions(fps, start, end, max_seconds), windows,

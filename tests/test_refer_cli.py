@@ -39,7 +39,7 @@ def assets(tmp_path_factory):
 def run(assets):
     args = ["refer", str(assets / "clip.mp4"), "-t", "a b", "-t", "AB  c", "--checkpoint", str(assets / "mttr.pth.tar"),
             "--tokenizer", str(assets / "tokenizer"), "--size", "64", "--window", "8", "--overlap", "2",
-            "-o", str(assets / "out.mp4"), "--masks", str(assets / "masks"), "--json"]
+            "-o", str(assets / "out.mp4"), "--masks", str(assets / "masks"), "--json", "--device", "cpu"]
     return CliRunner().invoke(app, args)
 
 

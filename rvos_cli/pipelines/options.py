@@ -115,6 +115,7 @@ class ReferModelOptions(WeightsOptions):
 
     model: ClassVar[str] = ""
     default_size: ClassVar[tuple[int, int | None]] = (360, 640)
+    default_window: ClassVar[int] = 24
     tokenizer: Path | None = None
     size: int | None = None
     max_size: int | None = None
@@ -143,17 +144,20 @@ class MttrOptions(ReferModelOptions):
 
 @dataclass(frozen=True)
 class ReferFormerOptions(ReferModelOptions):
-    """ReferFormer (its Ref-YouTube-VOS evaluation: short side 360, no bound on the long side)."""
+    """ReferFormer (its Ref-YouTube-VOS evaluation: short side 360, no bound on the long side; its
+    Ref-DAVIS evaluation runs clips of 36 frames)."""
 
     model: ClassVar[str] = "referformer"
     default_size: ClassVar[tuple[int, int | None]] = (360, None)
+    default_window: ClassVar[int] = 36
 
 
 @dataclass(frozen=True)
 class SocOptions(ReferModelOptions):
-    """SOC (short side 360, long side at most 640)."""
+    """SOC (short side 360, long side at most 640; its Ref-DAVIS evaluation runs clips of 36 frames)."""
 
     model: ClassVar[str] = "soc"
+    default_window: ClassVar[int] = 36
 
 
 REFER_OPTIONS: dict[str, type[ReferModelOptions]] = {o.model: o for o in (MttrOptions, ReferFormerOptions, SocOptions)}
