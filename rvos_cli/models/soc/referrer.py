@@ -1,0 +1,16 @@
+"""SOC as a `ReferringModel`: the official Ref-YouTube-VOS inference's pre- and post-processing."""
+
+from __future__ import annotations
+
+from rvos_cli.models.referring import Referrer
+from rvos_cli.models.soc.postprocess import select_referred
+
+
+class SocReferrer(Referrer):
+    """SOC: short side 360, long side at most 640 (`RandomResize([360], max_size=640)`); expressions
+    as written; masks upsampled from stride 4 straight to the frames."""
+
+    name = "soc"
+
+    def select(self, out: dict, input_size: tuple[int, int], original_size: tuple[int, int]):
+        return select_referred(out, original_size=original_size)
