@@ -28,39 +28,98 @@ app = typer.Typer(
 Input = Annotated[Path, typer.Argument(help="Video file or folder of frames.", show_default=False)]
 Device = Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")]
 Precision = Annotated[str, typer.Option("--precision", help="auto (bf16 on CUDA, fp32 on CPU), fp32, bf16 or fp16.")]
-Fps = Annotated[Optional[float], typer.Option("--fps", help="Frame rate of a frames folder [default: 24]; for a video, used only if the file has none.")]
+Fps = Annotated[
+    Optional[float],
+    typer.Option(
+        "--fps", help="Frame rate of a frames folder [default: 24]; for a video, used only if the file has none."
+    ),
+]
 Start = Annotated[Optional[str], typer.Option("--start", help="Start time, seconds or [hh:]mm:ss[.ms].")]
 End = Annotated[Optional[str], typer.Option("--end", help="End time, seconds or [hh:]mm:ss[.ms].")]
-MaxSeconds = Annotated[float, typer.Option("--max-seconds", help="Keep at most this many seconds when --end is not given (0 = all).")]
+MaxSeconds = Annotated[
+    float, typer.Option("--max-seconds", help="Keep at most this many seconds when --end is not given (0 = all).")
+]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or notes.")]
 Json = Annotated[bool, typer.Option("--json", help="Print one JSON summary on stdout.")]
-Checkpoint = Annotated[Optional[Path], typer.Option("--checkpoint", help="A checkpoint file fetched by hand; overrides the file of --weights.")]
-CacheDir = Annotated[Optional[Path], typer.Option("--cache-dir", help="Weights cache (default: $RVOS_HOME, else $XDG_CACHE_HOME/rvos, else ~/.cache/rvos).")]
-Registry = Annotated[Optional[Path], typer.Option("--registry", help="A weights.yaml adding or overriding entries (also: RVOS_REGISTRY).")]
+Checkpoint = Annotated[
+    Optional[Path],
+    typer.Option("--checkpoint", help="A checkpoint file fetched by hand; overrides the file of --weights."),
+]
+CacheDir = Annotated[
+    Optional[Path],
+    typer.Option(
+        "--cache-dir", help="Weights cache (default: $RVOS_HOME, else $XDG_CACHE_HOME/rvos, else ~/.cache/rvos)."
+    ),
+]
+Registry = Annotated[
+    Optional[Path],
+    typer.Option("--registry", help="A weights.yaml adding or overriding entries (also: RVOS_REGISTRY)."),
+]
 
 
 @app.command(epilog=EPILOG)
 @handle_errors
 def refer(
     input: Input,
-    text: Annotated[List[str], typer.Option("--text", "-t", help="A text query; repeat for more (query 1 blue, 2 red, ...).", show_default=False)],
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Overlay MP4 [default: <input stem>.refer.mp4 beside the input].")] = None,
-    masks: Annotated[Optional[Path], typer.Option("--masks", help="Also write DIR/<query index>/<frame>.png masks (0/255).")] = None,
-    model: Annotated[Optional[str], typer.Option("--model", help="mttr, referformer or soc [default: the model of --weights, else mttr].")] = None,
-    weights: Annotated[Optional[str], typer.Option("--weights", help="Installed weights to use (see `rvos models`) [default: the model's first installed].")] = None,
+    text: Annotated[
+        List[str],
+        typer.Option(
+            "--text", "-t", help="A text query; repeat for more (query 1 blue, 2 red, ...).", show_default=False
+        ),
+    ],
+    output: Annotated[
+        Optional[Path],
+        typer.Option("--output", "-o", help="Overlay MP4 [default: <input stem>.refer.mp4 beside the input]."),
+    ] = None,
+    masks: Annotated[
+        Optional[Path], typer.Option("--masks", help="Also write DIR/<query index>/<frame>.png masks (0/255).")
+    ] = None,
+    model: Annotated[
+        Optional[str],
+        typer.Option("--model", help="mttr, referformer or soc [default: the model of --weights, else mttr]."),
+    ] = None,
+    weights: Annotated[
+        Optional[str],
+        typer.Option(
+            "--weights", help="Installed weights to use (see `rvos models`) [default: the model's first installed]."
+        ),
+    ] = None,
     checkpoint: Checkpoint = None,
-    tokenizer: Annotated[Optional[Path], typer.Option("--tokenizer", help="Folder with RoBERTa's vocab.json and merges.txt [default: from --weights].")] = None,
-    size: Annotated[Optional[int], typer.Option("--size", help="Short side of the model input in pixels [default: the model's, 360].")] = None,
-    max_size: Annotated[Optional[int], typer.Option("--max-size", help="Upper bound on the long side of the model input [default: the model's: 640 for MTTR and SOC, none for ReferFormer].")] = None,
-    window: Annotated[Optional[int], typer.Option("--window", help="Frames per inference window [default: the model's: 24 for MTTR, 36 for ReferFormer and SOC].")] = None,
-    overlap: Annotated[int, typer.Option("--overlap", help="Frames shared by consecutive windows (the later window wins).")] = 6,
+    tokenizer: Annotated[
+        Optional[Path],
+        typer.Option("--tokenizer", help="Folder with RoBERTa's vocab.json and merges.txt [default: from --weights]."),
+    ] = None,
+    size: Annotated[
+        Optional[int],
+        typer.Option("--size", help="Short side of the model input in pixels [default: the model's, 360]."),
+    ] = None,
+    max_size: Annotated[
+        Optional[int],
+        typer.Option(
+            "--max-size",
+            help="Upper bound on the long side of the model input "
+            "[default: the model's: 640 for MTTR and SOC, none for ReferFormer].",
+        ),
+    ] = None,
+    window: Annotated[
+        Optional[int],
+        typer.Option(
+            "--window",
+            help="Frames per inference window [default: the model's: 24 for MTTR, 36 for ReferFormer and SOC].",
+        ),
+    ] = None,
+    overlap: Annotated[
+        int, typer.Option("--overlap", help="Frames shared by consecutive windows (the later window wins).")
+    ] = 6,
     device: Device = "auto",
     precision: Precision = "auto",
     fps: Fps = None,
     start: Start = None,
     end: End = None,
     max_seconds: MaxSeconds = 10.0,
-    legend: Annotated[bool, typer.Option("--legend", help="Write each query's text in its colour on a band at the top of the video.")] = False,
+    legend: Annotated[
+        bool, typer.Option("--legend", help="Write each query's text in its colour on a band at the top of the video.")
+    ] = False,
     json_output: Json = False,
     quiet: Quiet = False,
 ) -> None:
@@ -68,11 +127,23 @@ def refer(
     from rvos_cli.pipelines.options import ClipOptions, RuntimeOptions, WindowOptions, refer_options
 
     options = refer_options(model, weights, checkpoint=checkpoint, tokenizer=tokenizer, size=size, max_size=max_size)
-    runtime, windows = RuntimeOptions(device, precision), WindowOptions(options.default_window if window is None else window, overlap)
+    runtime, windows = (
+        RuntimeOptions(device, precision),
+        WindowOptions(options.default_window if window is None else window, overlap),
+    )
     from rvos_cli.pipelines.refer import ReferRequest, run_refer  # torch: only once the options are good
 
-    request = ReferRequest(input, text, options, runtime, ClipOptions(fps, start, end, max_seconds), windows,
-                           output=output, masks_dir=masks, legend=legend)
+    request = ReferRequest(
+        input,
+        text,
+        options,
+        runtime,
+        ClipOptions(fps, start, end, max_seconds),
+        windows,
+        output=output,
+        masks_dir=masks,
+        legend=legend,
+    )
     reporter = Reporter(json_mode=json_output, quiet=quiet)
     reporter.result(run_refer(request, reporter))
 
@@ -81,16 +152,48 @@ def refer(
 @handle_errors
 def propagate(
     input: Input,
-    mask: Annotated[Path, typer.Option("--mask", "-m", help="First kept frame's label PNG (palette or grayscale ids), or a folder of <frame>.png masks whose later files add objects.", show_default=False)],
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Folder for the per-frame palette PNGs [default: <input stem>.masks beside the input].")] = None,
+    mask: Annotated[
+        Path,
+        typer.Option(
+            "--mask",
+            "-m",
+            help="First kept frame's label PNG (palette or grayscale ids), "
+            "or a folder of <frame>.png masks whose later files add objects.",
+            show_default=False,
+        ),
+    ],
+    output: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--output",
+            "-o",
+            help="Folder for the per-frame palette PNGs [default: <input stem>.masks beside the input].",
+        ),
+    ] = None,
     video: Annotated[Optional[Path], typer.Option("--video", help="Also write an overlay MP4 here.")] = None,
-    model: Annotated[str, typer.Option("--model", help="flow (no weights), rdevos, or auto: rdevos when its weights are installed or --weights/--checkpoint is given, else flow.")] = "auto",
-    weights: Annotated[Optional[str], typer.Option("--weights", help="Installed weights for a learned model (see `rvos models`).")] = None,
+    model: Annotated[
+        str,
+        typer.Option(
+            "--model",
+            help="flow (no weights), rdevos, or auto: rdevos when its weights are installed "
+            "or --weights/--checkpoint is given, else flow.",
+        ),
+    ] = "auto",
+    weights: Annotated[
+        Optional[str], typer.Option("--weights", help="Installed weights for a learned model (see `rvos models`).")
+    ] = None,
     checkpoint: Checkpoint = None,
-    size: Annotated[Optional[int], typer.Option("--size", help="Short side in pixels the model works at [default: the model's own, 480].")] = None,
-    mem_every: Annotated[Optional[int], typer.Option("--mem-every", help="rdevos: add a memory frame every N frames.")] = None,
+    size: Annotated[
+        Optional[int],
+        typer.Option("--size", help="Short side in pixels the model works at [default: the model's own, 480]."),
+    ] = None,
+    mem_every: Annotated[
+        Optional[int], typer.Option("--mem-every", help="rdevos: add a memory frame every N frames.")
+    ] = None,
     top_k: Annotated[Optional[int], typer.Option("--top-k", help="rdevos: memory entries each pixel reads.")] = None,
-    device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps (flow always runs on the CPU).")] = "auto",
+    device: Annotated[
+        str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps (flow always runs on the CPU).")
+    ] = "auto",
     precision: Precision = "auto",
     fps: Fps = None,
     start: Start = None,
@@ -107,8 +210,9 @@ def propagate(
     runtime = RuntimeOptions(device, precision)
     installed = model == "auto" and bool(installed_weights("rdevos"))
     options = propagate_options(model, weights, checkpoint, size, mem_every, top_k, runtime, installed)
-    request = PropagateRequest(input, mask, options, runtime, ClipOptions(fps, start, end, max_seconds),
-                               output=output, video=video)
+    request = PropagateRequest(
+        input, mask, options, runtime, ClipOptions(fps, start, end, max_seconds), output=output, video=video
+    )
     reporter = Reporter(json_mode=json_output, quiet=quiet)
     reporter.result(run_propagate(request, reporter))
 
@@ -116,12 +220,16 @@ def propagate(
 @app.command(epilog=EPILOG)
 @handle_errors
 def sample(
-    output: Annotated[Path, typer.Argument(help="MP4 to write; its first-frame mask goes beside it as <stem>.mask.png.")] = Path("clip.mp4"),
+    output: Annotated[
+        Path, typer.Argument(help="MP4 to write; its first-frame mask goes beside it as <stem>.mask.png.")
+    ] = Path("clip.mp4"),
     seconds: Annotated[float, typer.Option("--seconds", help="Length of the clip.")] = 3.0,
     fps: Annotated[float, typer.Option("--fps", help="Frame rate.")] = 24.0,
     width: Annotated[int, typer.Option("--width", help="Frame width in pixels.")] = 320,
     height: Annotated[int, typer.Option("--height", help="Frame height in pixels.")] = 240,
-    audio: Annotated[bool, typer.Option("--audio/--no-audio", help="Add a quiet 440 Hz tone as the audio track.")] = True,
+    audio: Annotated[
+        bool, typer.Option("--audio/--no-audio", help="Add a quiet 440 Hz tone as the audio track.")
+    ] = True,
 ) -> None:
     """Write a synthetic clip (two moving shapes) and its first-frame mask, to try `rvos propagate` on."""
     from rvos_cli.pipelines.sample import run_sample
@@ -132,11 +240,28 @@ def sample(
 @app.command(epilog=EPILOG)
 @handle_errors
 def download(
-    names: Annotated[Optional[List[str]], typer.Argument(help="Registry names, e.g. mttr-ytvos (see `rvos models`).", show_default=False)] = None,
+    names: Annotated[
+        Optional[List[str]],
+        typer.Argument(help="Registry names, e.g. mttr-ytvos (see `rvos models`).", show_default=False),
+    ] = None,
     all_entries: Annotated[bool, typer.Option("--all", help="Install every entry of the registry.")] = False,
-    sources: Annotated[Optional[List[Path]], typer.Option("--from", help="Install a file (or a folder of files) fetched by hand instead of downloading it; verified the same way. Needs exactly one NAME.")] = None,
-    offline: Annotated[bool, typer.Option("--offline", help="Never touch the network (also: RVOS_OFFLINE=1): a no-op when installed, else exit 3.")] = False,
-    keep_original: Annotated[bool, typer.Option("--keep-original", help="Keep the original checkpoint beside model.safetensors.")] = False,
+    sources: Annotated[
+        Optional[List[Path]],
+        typer.Option(
+            "--from",
+            help="Install a file (or a folder of files) fetched by hand instead of downloading it; "
+            "verified the same way. Needs exactly one NAME.",
+        ),
+    ] = None,
+    offline: Annotated[
+        bool,
+        typer.Option(
+            "--offline", help="Never touch the network (also: RVOS_OFFLINE=1): a no-op when installed, else exit 3."
+        ),
+    ] = False,
+    keep_original: Annotated[
+        bool, typer.Option("--keep-original", help="Keep the original checkpoint beside model.safetensors.")
+    ] = False,
     cache_dir: CacheDir = None,
     registry: Registry = None,
     json_output: Json = False,
@@ -145,7 +270,9 @@ def download(
     from rvos_cli.pipelines.weights import run_download
 
     reporter = Reporter(json_mode=json_output)
-    reporter.result(run_download(names or [], all_entries, sources, offline, keep_original, cache_dir, registry, reporter))
+    reporter.result(
+        run_download(names or [], all_entries, sources, offline, keep_original, cache_dir, registry, reporter)
+    )
 
 
 @app.command(epilog=EPILOG)
@@ -161,27 +288,50 @@ def models(cache_dir: CacheDir = None, registry: Registry = None, json_output: J
 @handle_errors
 def bench(
     task: Annotated[str, typer.Argument(help="refer or propagate.", show_default=False)],
-    model: Annotated[Optional[str], typer.Option("--model", help="refer: mttr, referformer or soc [default: mttr]; propagate: auto, rdevos or flow [default: auto].")] = None,
-    weights: Annotated[Optional[str], typer.Option("--weights", help="Installed weights to use [default: any installed, else random weights].")] = None,
-    backbone: Annotated[Optional[str], typer.Option("--backbone", help="refer, random weights: the backbone (e.g. resnet50, video_swin_b_p4w7) [default: the model's first].")] = None,
+    model: Annotated[
+        Optional[str],
+        typer.Option(
+            "--model",
+            help="refer: mttr, referformer or soc [default: mttr]; propagate: auto, rdevos or flow [default: auto].",
+        ),
+    ] = None,
+    weights: Annotated[
+        Optional[str],
+        typer.Option("--weights", help="Installed weights to use [default: any installed, else random weights]."),
+    ] = None,
+    backbone: Annotated[
+        Optional[str],
+        typer.Option(
+            "--backbone",
+            help="refer, random weights: the backbone (e.g. resnet50, video_swin_b_p4w7) [default: the model's first].",
+        ),
+    ] = None,
     device: Device = "auto",
     precision: Precision = "auto",
     frames: Annotated[int, typer.Option("--frames", help="Frames in the generated clip.")] = 24,
-    size: Annotated[Optional[str], typer.Option("--size", help="HxW of the generated clip [default: 360x640 refer, 480x854 propagate].")] = None,
+    size: Annotated[
+        Optional[str],
+        typer.Option("--size", help="HxW of the generated clip [default: 360x640 refer, 480x854 propagate]."),
+    ] = None,
     window: Annotated[int, typer.Option("--window", help="refer: frames per window.")] = 24,
     queries: Annotated[int, typer.Option("--queries", help="refer: text queries per window.")] = 2,
-    video: Annotated[Optional[Path], typer.Option("--video", help="refer: bench on this video instead of a generated clip.")] = None,
+    video: Annotated[
+        Optional[Path], typer.Option("--video", help="refer: bench on this video instead of a generated clip.")
+    ] = None,
     repeat: Annotated[int, typer.Option("--repeat", help="Measured runs (after the warm-up).")] = 3,
     warmup: Annotated[int, typer.Option("--warmup", help="Unmeasured runs first.")] = 1,
-    threads: Annotated[Optional[int], typer.Option("--threads", help="CPU threads for torch [default: torch's choice].")] = None,
+    threads: Annotated[
+        Optional[int], typer.Option("--threads", help="CPU threads for torch [default: torch's choice].")
+    ] = None,
     json_output: Json = False,
 ) -> None:
     """Measure speed (model alone and end to end) and peak memory on a generated clip."""
     from rvos_cli.pipelines.bench import BenchRequest, bench_options, parse_size, run_bench
 
     runtime_options, model_options = bench_options(task, model, weights, backbone, device, precision)
-    request = BenchRequest(task, model_options, runtime_options, frames, parse_size(size), window, queries, video,
-                           repeat, warmup, threads)
+    request = BenchRequest(
+        task, model_options, runtime_options, frames, parse_size(size), window, queries, video, repeat, warmup, threads
+    )
     reporter = Reporter(json_mode=json_output)
     reporter.result(run_bench(request, reporter))
 
@@ -189,12 +339,27 @@ def bench(
 @app.command("eval", epilog=EPILOG)
 @handle_errors
 def evaluate(
-    pred: Annotated[Path, typer.Argument(help="Predicted masks: <video>/<frame>.png (with --referring <video>/<query>/<frame>.png).", show_default=False)],
-    gt: Annotated[Path, typer.Argument(help="Ground-truth masks in the same layout, e.g. DAVIS/Annotations/480p.", show_default=False)],
-    referring: Annotated[bool, typer.Option("--referring", help="Score binary referring masks: mIoU, oIoU, precision@K, J&F per query.")] = False,
-    csv_path: Annotated[Optional[Path], typer.Option("--csv", help="Also write the per-video (or per-query) table to this CSV file.")] = None,
+    pred: Annotated[
+        Path,
+        typer.Argument(
+            help="Predicted masks: <video>/<frame>.png (with --referring <video>/<query>/<frame>.png).",
+            show_default=False,
+        ),
+    ],
+    gt: Annotated[
+        Path,
+        typer.Argument(help="Ground-truth masks in the same layout, e.g. DAVIS/Annotations/480p.", show_default=False),
+    ],
+    referring: Annotated[
+        bool, typer.Option("--referring", help="Score binary referring masks: mIoU, oIoU, precision@K, J&F per query.")
+    ] = False,
+    csv_path: Annotated[
+        Optional[Path], typer.Option("--csv", help="Also write the per-video (or per-query) table to this CSV file.")
+    ] = None,
     json_output: Json = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no table (e.g. with --csv).")] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress bar and no table (e.g. with --csv).")
+    ] = False,
 ) -> None:
     """Score predicted masks against ground truth (DAVIS 2017 J&F, or referring metrics)."""
     from rvos_cli.pipelines.evaluate import run_eval

@@ -13,13 +13,31 @@ def empty_cache(tmp_path, monkeypatch):
     """No installed weights, so the runs use random weights wherever the tests run."""
     monkeypatch.setenv("RVOS_HOME", str(tmp_path / "cache"))
 
+
 STATS = {"median", "min", "max"}
 
 
 def bench(*args):
-    result = subprocess.run([sys.executable, "-m", "rvos_cli", "bench", *args, "--json", "--device", "cpu",
-                             "--repeat", "1", "--threads", "2"], capture_output=True, text=True, timeout=300,
-                            env=os.environ)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "rvos_cli",
+            "bench",
+            *args,
+            "--json",
+            "--device",
+            "cpu",
+            "--repeat",
+            "1",
+            "--threads",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=os.environ,
+    )
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
@@ -68,9 +86,13 @@ def test_bench_refer_random_weights():
 
 
 def test_bench_rejects_bad_arguments():
-    for args, message in ((["dance"], "unknown bench task"), (["refer", "--size", "big"], "is not HxW"),
-                          (["propagate", "--frames", "1"], "--frames must be at least 2")):
-        result = subprocess.run([sys.executable, "-m", "rvos_cli", "bench", *args], capture_output=True, text=True,
-                                timeout=120)
+    for args, message in (
+        (["dance"], "unknown bench task"),
+        (["refer", "--size", "big"], "is not HxW"),
+        (["propagate", "--frames", "1"], "--frames must be at least 2"),
+    ):
+        result = subprocess.run(
+            [sys.executable, "-m", "rvos_cli", "bench", *args], capture_output=True, text=True, timeout=120
+        )
         assert result.returncode == 2
         assert message in result.stderr and result.stdout == ""

@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors import safe_open
-from safetensors.torch import load_file
 
 from rvos_cli.errors import CheckpointError
 from rvos_cli.models.registry import MODELS

@@ -128,11 +128,25 @@ def refused_url() -> str:
 
 
 def write_registry(path: Path, urls: list[str], sha: str | None = None, model: str = "none", extra_file: bool = True):
-    files = [{"path": "model.bin", "role": "checkpoint" if model != "none" else "data",
-              "size": len(PAYLOAD), "sha256": sha or hashlib.sha256(PAYLOAD).hexdigest(), "urls": urls}]
+    files = [
+        {
+            "path": "model.bin",
+            "role": "checkpoint" if model != "none" else "data",
+            "size": len(PAYLOAD),
+            "sha256": sha or hashlib.sha256(PAYLOAD).hexdigest(),
+            "urls": urls,
+        }
+    ]
     if extra_file:
-        files.append({"path": "vocab.json", "role": "tokenizer", "size": None, "sha256": None,
-                      "urls": [urls[-1].rsplit("/", 1)[0] + "/vocab.json"]})
+        files.append(
+            {
+                "path": "vocab.json",
+                "role": "tokenizer",
+                "size": None,
+                "sha256": None,
+                "urls": [urls[-1].rsplit("/", 1)[0] + "/vocab.json"],
+            }
+        )
     entry = {"model": model, "files": files}
     if model != "none":
         entry["task"] = "propagate"
@@ -221,8 +235,10 @@ def test_two_processes_download_once(server, env):
     server.modes["/w/model.bin"] = "slow"
     write_registry(env["registry"], [server.url("/w/model.bin")])
     command = [sys.executable, "-m", "rvos_cli", "download", "toy", "--json"]
-    procs = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=os.environ.copy())
-             for _ in range(2)]
+    procs = [
+        subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=os.environ.copy())
+        for _ in range(2)
+    ]
     outputs = [p.communicate(timeout=60) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outputs
     statuses = sorted(json.loads(out)["weights"][0]["status"] for out, _ in outputs)
@@ -249,7 +265,11 @@ def test_from_file_good_and_bad(env):
 def test_from_a_missing_file_is_bad_input(env):
     write_registry(env["registry"], [refused_url()], extra_file=False)
     result = download("toy", "--from", str(env["tmp"] / "nope.bin"), "--offline")
-    assert result.exit_code == 2 and result.stderr.startswith("error: --from ") and "nope.bin does not exist" in result.stderr
+    assert (
+        result.exit_code == 2
+        and result.stderr.startswith("error: --from ")
+        and "nope.bin does not exist" in result.stderr
+    )
     assert cache_files(env["home"]) == []
 
 
@@ -285,11 +305,30 @@ def test_offline_without_and_with_cache(server, env, monkeypatch):
 def test_modelscope_checksum_from_listing(server, env, monkeypatch):
     base = "/api/v1/models/damo/toy/repo"
     server.files[f"{base}?Revision=master&FilePath=sub/model.bin"] = PAYLOAD
-    listing = {"Data": {"Files": [{"Path": "sub/model.bin", "Size": len(PAYLOAD), "Sha256": hashlib.sha256(PAYLOAD).hexdigest()}]}}
+    listing = {
+        "Data": {
+            "Files": [{"Path": "sub/model.bin", "Size": len(PAYLOAD), "Sha256": hashlib.sha256(PAYLOAD).hexdigest()}]
+        }
+    }
     server.files[f"{base}/files?Revision=master&Recursive=true"] = json.dumps(listing).encode()
     monkeypatch.setenv("RVOS_MODELSCOPE_ENDPOINT", server.url(""))
-    env["registry"].write_text(yaml.safe_dump({"toy": {"model": "none", "files": [
-        {"path": "model.bin", "sha256": None, "size": None, "urls": ["modelscope://damo/toy/sub/model.bin"]}]}}))
+    env["registry"].write_text(
+        yaml.safe_dump(
+            {
+                "toy": {
+                    "model": "none",
+                    "files": [
+                        {
+                            "path": "model.bin",
+                            "sha256": None,
+                            "size": None,
+                            "urls": ["modelscope://damo/toy/sub/model.bin"],
+                        }
+                    ],
+                }
+            }
+        )
+    )
     assert download("toy").exit_code == 0
     assert (env["home"] / "toy" / "model.bin").read_bytes() == PAYLOAD
 
@@ -302,8 +341,9 @@ def test_modelscope_checksum_from_listing(server, env, monkeypatch):
 
 def test_gdrive_without_gdown_says_what_to_install(env, monkeypatch):
     monkeypatch.setitem(sys.modules, "gdown", None)  # import gdown -> ImportError
-    env["registry"].write_text(yaml.safe_dump({"toy": {"model": "none", "files": [
-        {"path": "model.bin", "urls": ["gdrive://1abc"]}]}}))
+    env["registry"].write_text(
+        yaml.safe_dump({"toy": {"model": "none", "files": [{"path": "model.bin", "urls": ["gdrive://1abc"]}]}})
+    )
     result = download("toy")
     assert result.exit_code == 4 and "pip install 'rvos-cli[gdrive]'" in result.stderr
 
@@ -322,9 +362,25 @@ def test_download_converts_checkpoint_to_safetensors(server, env, monkeypatch):
     torch.save({"model_state_dict": state, "epoch": 3, "optimizer_state_dict": {"lr": 0.1}}, checkpoint)
     data = checkpoint.read_bytes()
     server.files["/w/ckpt.pth"] = data
-    env["registry"].write_text(yaml.safe_dump({"toy": {"model": "rdevos", "task": "propagate", "files": [
-        {"path": "ckpt.pth", "role": "checkpoint", "size": len(data), "sha256": hashlib.sha256(data).hexdigest(),
-         "urls": [server.url("/w/ckpt.pth")]}]}}))
+    env["registry"].write_text(
+        yaml.safe_dump(
+            {
+                "toy": {
+                    "model": "rdevos",
+                    "task": "propagate",
+                    "files": [
+                        {
+                            "path": "ckpt.pth",
+                            "role": "checkpoint",
+                            "size": len(data),
+                            "sha256": hashlib.sha256(data).hexdigest(),
+                            "urls": [server.url("/w/ckpt.pth")],
+                        }
+                    ],
+                }
+            }
+        )
+    )
     result = download("toy", "--json")
     assert result.exit_code == 0, result.output
     path = locate_checkpoint("toy")
@@ -352,8 +408,17 @@ def test_malicious_pickle_is_rejected_without_running(env, monkeypatch):
     marker = env["tmp"] / "pwned"
     evil = env["tmp"] / "evil.pth"
     torch.save({"model_state_dict": state, "payload": Evil(marker)}, evil)
-    env["registry"].write_text(yaml.safe_dump({"toy": {"model": "rdevos", "task": "propagate", "files": [
-        {"path": "ckpt.pth", "role": "checkpoint", "urls": [refused_url()]}]}}))
+    env["registry"].write_text(
+        yaml.safe_dump(
+            {
+                "toy": {
+                    "model": "rdevos",
+                    "task": "propagate",
+                    "files": [{"path": "ckpt.pth", "role": "checkpoint", "urls": [refused_url()]}],
+                }
+            }
+        )
+    )
     result = download("toy", "--from", str(evil))
     assert result.exit_code == 2 and "not unpickled" in result.stderr
     assert not marker.exists()

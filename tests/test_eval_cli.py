@@ -23,7 +23,7 @@ def labels(*objects: tuple[int, int, int, int]) -> np.ndarray:
     """uint8 [SIZE, SIZE] with object i+1 as the square (top, left, size) of objects[i]; id 0 skips."""
     out = np.zeros((SIZE, SIZE), np.uint8)
     for obj_id, (top, left, size) in objects:
-        out[top:top + size, left:left + size] = obj_id
+        out[top : top + size, left : left + size] = obj_id
     return out
 
 
@@ -83,7 +83,13 @@ def test_davis_csv_and_table(davis, tmp_path):
     assert "J&F" in result.stdout and "Recall" in result.stdout and "global" in result.stdout
     rows = list(csv.DictReader(out.open()))
     assert [(r["video"], r["object"]) for r in rows] == [
-        ("global", ""), ("a", ""), ("b", ""), ("a", "1"), ("a", "2"), ("b", "1")]
+        ("global", ""),
+        ("a", ""),
+        ("b", ""),
+        ("a", "1"),
+        ("a", "2"),
+        ("b", "1"),
+    ]
     summary = json.loads(run(*davis, "--json").stdout)
     assert float(rows[0]["J&F-Mean"]) == pytest.approx(summary["global"]["J&F-Mean"], abs=1e-6)
     assert float(rows[5]["J-Mean"]) == 1.0
@@ -148,7 +154,7 @@ def write_binary(folder: Path, frames: list[np.ndarray]) -> None:
 
 
 def test_referring_metrics(tmp_path):
-    square = labels(OBJ1) > 0          # 36 pixels
+    square = labels(OBJ1) > 0  # 36 pixels
     shifted = labels(OBJ1_SHIFTED) > 0  # IoU 30/42 with square
     empty = np.zeros_like(square)
     gt, pred = tmp_path / "gt", tmp_path / "pred"

@@ -11,7 +11,7 @@ from rvos_cli.eval.metrics import boundary_map, boundary_radius, decay_bins, dis
 
 def square(top: int, left: int, size: int = 4, shape=(10, 10)) -> np.ndarray:
     mask = np.zeros(shape, bool)
-    mask[top:top + size, left:left + size] = True
+    mask[top : top + size, left : left + size] = True
     return mask
 
 
@@ -34,7 +34,7 @@ def test_boundary_is_right_and_lower_edge_and_never_the_image_edge():
 
 def test_partial_boundary_match():
     gt = np.zeros((6, 6), bool)
-    gt[:, :3] = True                 # boundary: column 2, 6 pixels
+    gt[:, :3] = True  # boundary: column 2, 6 pixels
     pred = np.zeros((6, 6), bool)
     pred[:3, :3] = pred[3:, :5] = True  # boundary: (0..2, 2), (2, 3), (2, 4), (3..5, 4): 8 pixels
     # precision 4/8 (rows 0-2 of column 2 and (2, 3) lie within radius 1), recall 4/6 (rows 0-3)

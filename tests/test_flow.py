@@ -83,7 +83,7 @@ def test_frames_smaller_than_dis_allows_are_tracked():
     for height, width in [(2, 2), (12, 40), (40, 12), (3, 50)]:
         frames = [np.zeros((height, width, 3), np.uint8) for _ in range(3)]
         for t, frame in enumerate(frames):
-            frame[:, t:t + 2] = 255
+            frame[:, t : t + 2] = 255
         labels = np.zeros((height, width), np.uint8)
         labels[:, :2] = 1
         propagator = FlowPropagator()

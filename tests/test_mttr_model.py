@@ -37,7 +37,7 @@ def test_queries_batched_equal_one_by_one(model, clip):
         assert batched["pred_masks"].shape == (11, 2, 50, 18, 31)
         for q in range(2):
             length = int(mask[q].sum())
-            single = model.decode(features, ids[q:q + 1, :length], mask[q:q + 1, :length])
+            single = model.decode(features, ids[q : q + 1, :length], mask[q : q + 1, :length])
             for key in ("pred_masks", "pred_is_referred"):
                 torch.testing.assert_close(single[key][:, 0], batched[key][:, q], atol=ATOL, rtol=0)
         whole = model(video.expand(-1, 2, -1, -1, -1), ids, mask)

@@ -9,19 +9,28 @@ import pytest
 import torch
 
 from rvos_cli.errors import InputError
-from rvos_cli.models.mttr.preprocess import frames_to_tensor, normalize_text, resized_size
+from rvos_cli.models.common.frames import frames_to_tensor
+from rvos_cli.models.mttr.preprocess import normalize_text
+from rvos_cli.models.mttr.referrer import MttrReferrer
 from rvos_cli.models.tokenizer import TextTokenizer
 
 
-@pytest.mark.parametrize("size, expected", [
-    ((720, 1280), (360, 640)),   # 16:9: short side 360
-    ((1080, 1920), (360, 640)),
-    ((480, 640), (360, 480)),    # 4:3
-    ((360, 1280), (180, 640)),   # very wide: the long side caps at 640
-    ((1280, 720), (640, 360)),   # portrait
-    ((360, 500), (360, 500)),    # already the right size
-    ((100, 150), (360, 540)),    # small videos are enlarged
-])
+def resized_size(height, width, size=360, max_size=640):
+    return MttrReferrer(network=None, size=size, max_size=max_size).input_size(height, width)
+
+
+@pytest.mark.parametrize(
+    "size, expected",
+    [
+        ((720, 1280), (360, 640)),  # 16:9: short side 360
+        ((1080, 1920), (360, 640)),
+        ((480, 640), (360, 480)),  # 4:3
+        ((360, 1280), (180, 640)),  # very wide: the long side caps at 640
+        ((1280, 720), (640, 360)),  # portrait
+        ((360, 500), (360, 500)),  # already the right size
+        ((100, 150), (360, 540)),  # small videos are enlarged
+    ],
+)
 def test_resize_rule(size, expected):
     assert resized_size(*size) == expected
 
@@ -36,8 +45,12 @@ def test_frames_are_normalized_with_imagenet_statistics():
     frames = [np.full((8, 12, 3), value, np.uint8) for value in (0, 255)]
     video = frames_to_tensor(frames, (8, 12))
     assert video.shape == (2, 3, 8, 12) and video.dtype == torch.float32
-    torch.testing.assert_close(video[0, :, 0, 0], -torch.tensor([0.485, 0.456, 0.406]) / torch.tensor([0.229, 0.224, 0.225]))
-    torch.testing.assert_close(video[1, :, 0, 0], torch.tensor([0.515, 0.544, 0.594]) / torch.tensor([0.229, 0.224, 0.225]))
+    torch.testing.assert_close(
+        video[0, :, 0, 0], -torch.tensor([0.485, 0.456, 0.406]) / torch.tensor([0.229, 0.224, 0.225])
+    )
+    torch.testing.assert_close(
+        video[1, :, 0, 0], torch.tensor([0.515, 0.544, 0.594]) / torch.tensor([0.229, 0.224, 0.225])
+    )
     assert frames_to_tensor(frames, (4, 6)).shape == (2, 3, 4, 6)
 
 
@@ -47,8 +60,21 @@ def test_text_normalisation():
 
 @pytest.fixture
 def tiny_tokenizer(tmp_path):
-    vocab = {"<s>": 0, "<pad>": 1, "</s>": 2, "<unk>": 3, "<mask>": 4, "a": 5, "b": 6, "Ġ": 7, "Ġa": 8,
-             "ab": 9, "Ġab": 10, "c": 11, "Ġc": 12}
+    vocab = {
+        "<s>": 0,
+        "<pad>": 1,
+        "</s>": 2,
+        "<unk>": 3,
+        "<mask>": 4,
+        "a": 5,
+        "b": 6,
+        "Ġ": 7,
+        "Ġa": 8,
+        "ab": 9,
+        "Ġab": 10,
+        "c": 11,
+        "Ġc": 12,
+    }
     (tmp_path / "vocab.json").write_text(json.dumps(vocab))
     (tmp_path / "merges.txt").write_text("#version: 0.2\nĠ a\na b\nĠa b\nĠ c\n")
     return TextTokenizer(tmp_path)

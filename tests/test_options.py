@@ -34,20 +34,27 @@ print("torch imported" if "torch" in sys.modules else "no torch")
 """
 
 
-@pytest.mark.parametrize("args, message", [
-    (["propagate", "clip.mp4", "-m", "m.png", "--model", "flow", "--device", "tpu"], "unknown --device 'tpu'"),
-    (["propagate", "clip.mp4", "-m", "m.png", "--model", "rdevos", "--precision", "int8"], "unknown --precision 'int8'"),
-    (["propagate", "clip.mp4", "-m", "m.png", "--model", "flow", "--device", "cuda"], "runs on the CPU"),
-    (["propagate", "clip.mp4", "-m", "m.png", "--model", "flow", "--top-k", "3"], "--top-k is for learned models"),
-    (["propagate", "clip.mp4", "-m", "m.png", "--model", "rdevos", "--mem-every", "0"], "--mem-every 0"),
-    (["refer", "clip.mp4", "-t", "x", "--window", "0"], "--window 0 must be at least 1"),
-    (["refer", "clip.mp4", "-t", "x", "--model", "sam"], "unknown --model 'sam'"),
-    (["refer", "clip.mp4", "-t", "x", "--size", "16"], "--size 16 must be at least 32"),
-    (["refer", "clip.mp4", "-t", "x", "--weights", "rdevos-ytvos"], "not `rvos refer`"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["propagate", "clip.mp4", "-m", "m.png", "--model", "flow", "--device", "tpu"], "unknown --device 'tpu'"),
+        (
+            ["propagate", "clip.mp4", "-m", "m.png", "--model", "rdevos", "--precision", "int8"],
+            "unknown --precision 'int8'",
+        ),
+        (["propagate", "clip.mp4", "-m", "m.png", "--model", "flow", "--device", "cuda"], "runs on the CPU"),
+        (["propagate", "clip.mp4", "-m", "m.png", "--model", "flow", "--top-k", "3"], "--top-k is for learned models"),
+        (["propagate", "clip.mp4", "-m", "m.png", "--model", "rdevos", "--mem-every", "0"], "--mem-every 0"),
+        (["refer", "clip.mp4", "-t", "x", "--window", "0"], "--window 0 must be at least 1"),
+        (["refer", "clip.mp4", "-t", "x", "--model", "sam"], "unknown --model 'sam'"),
+        (["refer", "clip.mp4", "-t", "x", "--size", "16"], "--size 16 must be at least 32"),
+        (["refer", "clip.mp4", "-t", "x", "--weights", "rdevos-ytvos"], "not `rvos refer`"),
+    ],
+)
 def test_bad_options_fail_before_torch_is_imported(args, message, tmp_path):
-    result = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True, cwd=tmp_path,
-                            timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE, *args], capture_output=True, text=True, cwd=tmp_path, timeout=120
+    )
     assert result.stdout.strip() == "no torch", result.stderr
     assert result.stderr.strip().splitlines() == [result.stderr.strip()]
     assert result.stderr.startswith("error: ") and message in result.stderr
@@ -79,10 +86,13 @@ def test_refer_model_follows_the_weights():
         MttrOptions(max_size=100)
 
 
-@pytest.mark.parametrize("frames, window, overlap, expected", [
-    (10, 24, 6, [(0, 10)]),
-    (30, 24, 6, [(0, 24), (18, 30)]),
-    (7, 3, 0, [(0, 3), (3, 6), (6, 7)]),
-])
+@pytest.mark.parametrize(
+    "frames, window, overlap, expected",
+    [
+        (10, 24, 6, [(0, 10)]),
+        (30, 24, 6, [(0, 24), (18, 30)]),
+        (7, 3, 0, [(0, 3), (3, 6), (6, 7)]),
+    ],
+)
 def test_window_spans(frames, window, overlap, expected):
     assert WindowOptions(window, overlap).spans(frames) == expected

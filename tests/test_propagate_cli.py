@@ -48,8 +48,9 @@ def listing(folder):
 
 
 def test_flow_on_two_moving_objects_keeps_mean_iou(work):
-    result = rvos("propagate", "clip.mp4", "--mask", "clip.mask.png", "-o", "out", "--video", "overlay.mp4",
-                  "--model", "flow")
+    result = rvos(
+        "propagate", "clip.mp4", "--mask", "clip.mask.png", "-o", "out", "--video", "overlay.mp4", "--model", "flow"
+    )
     assert result.exit_code == 0, result.output
     names = sorted(p.name for p in (work / "out").iterdir())
     assert names == [f"{i:05d}.png" for i in range(30)]
@@ -66,8 +67,23 @@ def test_flow_on_two_moving_objects_keeps_mean_iou(work):
 
 
 def test_json_is_the_only_stdout(work):
-    result = subprocess.run([sys.executable, "-m", "rvos_cli", "propagate", "clip.mp4", "--mask", "clip.mask.png",
-                             "--json", "--end", "0.5"], capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "rvos_cli",
+            "propagate",
+            "clip.mp4",
+            "--mask",
+            "clip.mask.png",
+            "--json",
+            "--end",
+            "0.5",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     summary = json.loads(result.stdout)
     assert summary["frames"] == 12 and summary["fps"] == 24.0 and summary["model"] == "flow"
     assert summary["objects"] == [1, 2] and summary["device"] == "cpu"
@@ -103,7 +119,9 @@ def test_mask_folder_adds_objects_later(work):
 
 
 def test_mask_of_another_scale_is_resized_with_a_warning(work):
-    small = cv2.resize(read_label_png(work / "clip.mask.png").astype(np.uint8), (160, 120), interpolation=cv2.INTER_NEAREST)
+    small = cv2.resize(
+        read_label_png(work / "clip.mask.png").astype(np.uint8), (160, 120), interpolation=cv2.INTER_NEAREST
+    )
     write_palette_png(work / "small.png", small)
     result = rvos("propagate", "clip.mp4", "--mask", "small.png", "-o", "out", "--end", "0.2")
     assert result.exit_code == 0, result.output
@@ -138,6 +156,7 @@ def _mask(labels):
     def make(work):
         write_palette_png(work / "bad.png", labels)
         return ["clip.mp4", "--mask", "bad.png"]
+
     return make
 
 
@@ -170,16 +189,31 @@ BAD_INPUTS = {
     "unreadable video": (_text_file, "cannot decode notes.mp4"),
     "truncated video": (_truncate, "cut.mp4 is truncated or corrupted"),
     "zero frames": (_audio_only, "has no video stream (zero frames)"),
-    "start after end": (lambda w: ["clip.mp4", "--mask", "clip.mask.png", "--start", "5"], "is after the end of clip.mp4"),
-    "end before start": (lambda w: ["clip.mp4", "--mask", "clip.mask.png", "--start", "1", "--end", "0.5"], "not after --start"),
+    "start after end": (
+        lambda w: ["clip.mp4", "--mask", "clip.mask.png", "--start", "5"],
+        "is after the end of clip.mp4",
+    ),
+    "end before start": (
+        lambda w: ["clip.mp4", "--mask", "clip.mask.png", "--start", "1", "--end", "0.5"],
+        "not after --start",
+    ),
     "bad time": (lambda w: ["clip.mp4", "--mask", "clip.mask.png", "--start", "soon"], "is not a time"),
     "empty frames dir": (_empty_dir, "has no .jpg, .jpeg or .png files"),
     "missing mask": (lambda w: ["clip.mp4", "--mask", "none.png"], "mask none.png does not exist"),
     "mask wrong aspect": (_mask(np.ones((100, 100), np.uint8)), "different aspect ratio"),
     "mask without objects": (_mask(np.zeros((240, 320), np.uint8)), "has no objects"),
-    "unwritable output": (lambda w: ["clip.mp4", "--mask", "clip.mask.png", "-o", "missing/out"], "does not exist; create it"),
-    "output is the input": (lambda w: ["clip.mp4", "--mask", "clip.mask.png", "-o", "clip.mp4"], "would overwrite the input"),
-    "video is the input": (lambda w: ["clip.mp4", "--mask", "clip.mask.png", "--video", "clip.mp4"], "would overwrite the input"),
+    "unwritable output": (
+        lambda w: ["clip.mp4", "--mask", "clip.mask.png", "-o", "missing/out"],
+        "does not exist; create it",
+    ),
+    "output is the input": (
+        lambda w: ["clip.mp4", "--mask", "clip.mask.png", "-o", "clip.mp4"],
+        "would overwrite the input",
+    ),
+    "video is the input": (
+        lambda w: ["clip.mp4", "--mask", "clip.mask.png", "--video", "clip.mp4"],
+        "would overwrite the input",
+    ),
     "output is the frames dir": (_frames_dir_as_output, "would overwrite the input"),
     "output holds other files": (_foreign_folder, "already holds other files"),
     # The --output folder is replaced as a whole, which would delete a video written inside it.
@@ -187,11 +221,15 @@ BAD_INPUTS = {
     "video over an input frame": (_video_over_a_frame, "would overwrite an image of the input folder"),
     "not-a-number time": (lambda w: ["clip.mp4", "--mask", "clip.mask.png", "--end", "nan"], "is not a time"),
     "unknown model": (lambda w: ["clip.mp4", "--mask", "clip.mask.png", "--model", "magic"], "unknown --model 'magic'"),
-    "flow with a checkpoint": (lambda w: ["clip.mp4", "--mask", "clip.mask.png", "--model", "flow", "--checkpoint", "x.pth"],
-                               "--checkpoint is for learned models"),
+    "flow with a checkpoint": (
+        lambda w: ["clip.mp4", "--mask", "clip.mask.png", "--model", "flow", "--checkpoint", "x.pth"],
+        "--checkpoint is for learned models",
+    ),
     # A learned-model option selects rdevos under --model auto instead of being ignored by flow.
-    "auto with a missing checkpoint": (lambda w: ["clip.mp4", "--mask", "clip.mask.png", "--checkpoint", "x.pth"],
-                                       "checkpoint x.pth does not exist"),
+    "auto with a missing checkpoint": (
+        lambda w: ["clip.mp4", "--mask", "clip.mask.png", "--checkpoint", "x.pth"],
+        "checkpoint x.pth does not exist",
+    ),
 }
 
 

@@ -8,11 +8,11 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from rvos_cli.models.random_weights import random_state_dict
-from rvos_cli.models.rdevos.layout import layout
 from typer.testing import CliRunner
 
 from rvos_cli.cli import app
+from rvos_cli.models.random_weights import random_state_dict
+from rvos_cli.models.rdevos.layout import layout
 from rvos_cli.video import open_video, read_label_png, write_palette_png
 from rvos_cli.video.palette import DAVIS_PALETTE
 from rvos_cli.video.synthetic import synthetic_clip
@@ -46,8 +46,22 @@ def png_palette(path) -> np.ndarray:
 
 def test_writes_palette_pngs_and_overlay(assets):
     out, video = assets / "out", assets / "out.mp4"
-    run = propagate(assets, "--mask", str(assets / "first.png"), "--model", "rdevos", "--checkpoint",
-                    str(assets / "model_s012_final.pth"), "--size", "0", "-o", str(out), "--video", str(video), "--json")
+    run = propagate(
+        assets,
+        "--mask",
+        str(assets / "first.png"),
+        "--model",
+        "rdevos",
+        "--checkpoint",
+        str(assets / "model_s012_final.pth"),
+        "--size",
+        "0",
+        "-o",
+        str(out),
+        "--video",
+        str(video),
+        "--json",
+    )
     assert run.exit_code == 0, run.output
     summary = json.loads(run.stdout)
     assert summary["model"] == "rdevos" and summary["frames"] == FRAMES
@@ -71,8 +85,21 @@ def test_object_from_a_later_mask_joins_on_its_frame(assets):
     late[2:14, 70:94] = 5
     write_palette_png(masks / f"{NAMES[3]}.png", late)
     out = assets / "joined"
-    run = propagate(assets, "--mask", str(masks), "--model", "rdevos", "--checkpoint",
-                    str(assets / "model_s012_final.pth"), "--size", "0", "--mem-every", "2", "-o", str(out))
+    run = propagate(
+        assets,
+        "--mask",
+        str(masks),
+        "--model",
+        "rdevos",
+        "--checkpoint",
+        str(assets / "model_s012_final.pth"),
+        "--size",
+        "0",
+        "--mem-every",
+        "2",
+        "-o",
+        str(out),
+    )
     assert run.exit_code == 0, run.output
     labels = [read_label_png(out / f"{name}.png") for name in NAMES]
     assert not any((labels[t] == 5).any() for t in range(3))
@@ -80,23 +107,44 @@ def test_object_from_a_later_mask_joins_on_its_frame(assets):
     assert not (labels[3][late == 0] == 5).any()
 
 
-@pytest.mark.parametrize("mask, message", [
-    (np.zeros((HEIGHT, WIDTH), np.uint8), "no objects"),
-    (np.ones((HEIGHT, HEIGHT), np.uint8), "aspect ratio"),
-    (np.full((HEIGHT, WIDTH), 300, np.uint16), "at most 255"),
-])
+@pytest.mark.parametrize(
+    "mask, message",
+    [
+        (np.zeros((HEIGHT, WIDTH), np.uint8), "no objects"),
+        (np.ones((HEIGHT, HEIGHT), np.uint8), "aspect ratio"),
+        (np.full((HEIGHT, WIDTH), 300, np.uint16), "at most 255"),
+    ],
+)
 def test_bad_masks_exit_2(assets, tmp_path, mask, message):
     cv2.imwrite(str(tmp_path / "bad.png"), mask)
-    run = propagate(assets, "--mask", str(tmp_path / "bad.png"), "--model", "rdevos", "--checkpoint",
-                    str(assets / "model_s012_final.pth"), "-o", str(tmp_path / "out"))
+    run = propagate(
+        assets,
+        "--mask",
+        str(tmp_path / "bad.png"),
+        "--model",
+        "rdevos",
+        "--checkpoint",
+        str(assets / "model_s012_final.pth"),
+        "-o",
+        str(tmp_path / "out"),
+    )
     assert run.exit_code == 2 and message in run.output
     assert not (tmp_path / "out").exists()
 
 
 def test_installed_weights_become_the_default(assets, tmp_path, monkeypatch):
     monkeypatch.setenv("RVOS_HOME", str(tmp_path / "cache"))
-    missing = propagate(assets, "--mask", str(assets / "first.png"), "--model", "rdevos", "--weights", "rdevos-davis",
-                        "-o", str(tmp_path / "none"))
+    missing = propagate(
+        assets,
+        "--mask",
+        str(assets / "first.png"),
+        "--model",
+        "rdevos",
+        "--weights",
+        "rdevos-davis",
+        "-o",
+        str(tmp_path / "none"),
+    )
     assert missing.exit_code == 3 and "rvos download rdevos-davis" in missing.output
     install = CliRunner().invoke(app, ["download", "rdevos-davis", "--from", str(assets / "model_s012_final.pth")])
     assert install.exit_code == 0, install.output

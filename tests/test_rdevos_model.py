@@ -9,8 +9,8 @@ from safetensors.torch import save_file
 from rvos_cli.errors import CheckpointError
 from rvos_cli.models.random_weights import random_state_dict
 from rvos_cli.models.rdevos import RDETracker, load_rdevos, propagate_probs
-from rvos_cli.models.rdevos.layout import layout
 from rvos_cli.models.rdevos.aggregate import aggregate
+from rvos_cli.models.rdevos.layout import layout
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +40,9 @@ def test_loads_safetensors_with_prefix_and_half_precision(tmp_path, state, net):
 def test_rejects_a_checkpoint_of_another_model(tmp_path, state):
     path = tmp_path / "other.pth"
     torch.save({"backbone.weight": torch.zeros(3), "decoder.pred.weight": torch.zeros(1, 256, 1, 1)}, path)
-    with pytest.raises(CheckpointError, match=r"not a RDE-VOS \(resnet50\) checkpoint.*missing.*unexpected.*wrong shape"):
+    with pytest.raises(
+        CheckpointError, match=r"not a RDE-VOS \(resnet50\) checkpoint.*missing.*unexpected.*wrong shape"
+    ):
         load_rdevos(path)
     with pytest.raises(CheckpointError, match="does not exist"):
         load_rdevos(tmp_path / "absent.pth")

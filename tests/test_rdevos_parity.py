@@ -24,7 +24,14 @@ def test_frame0_encoders_match(net, case_a):
     with torch.inference_mode():
         key, f16_thin, f16, f8, f4 = net.encode_key(case_a["frames"][:1])
         value = net.encode_value(case_a["frames"][:1], f16, debug["frame0_value_input_masks"])
-    for ours, name in [(key, "key_k16"), (f16_thin, "f16_thin"), (f16, "f16"), (f8, "f8"), (f4, "f4"), (value, "value")]:
+    for ours, name in [
+        (key, "key_k16"),
+        (f16_thin, "f16_thin"),
+        (f16, "f16"),
+        (f8, "f8"),
+        (f4, "f4"),
+        (value, "value"),
+    ]:
         torch.testing.assert_close(ours, debug[f"frame0_{name}"], rtol=0, atol=1e-5)
 
 

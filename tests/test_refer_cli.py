@@ -27,8 +27,21 @@ def assets(tmp_path_factory):
     torch.save({"model_state_dict": state}, folder / "mttr.pth.tar")
     tokenizer = folder / "tokenizer"
     tokenizer.mkdir()
-    vocab = {"<s>": 0, "<pad>": 1, "</s>": 2, "<unk>": 3, "<mask>": 4, "a": 5, "b": 6, "Ġ": 7, "Ġa": 8,
-             "ab": 9, "Ġab": 10, "c": 11, "Ġc": 12}
+    vocab = {
+        "<s>": 0,
+        "<pad>": 1,
+        "</s>": 2,
+        "<unk>": 3,
+        "<mask>": 4,
+        "a": 5,
+        "b": 6,
+        "Ġ": 7,
+        "Ġa": 8,
+        "ab": 9,
+        "Ġab": 10,
+        "c": 11,
+        "Ġc": 12,
+    }
     (tokenizer / "vocab.json").write_text(json.dumps(vocab))
     (tokenizer / "merges.txt").write_text("#version: 0.2\nĠ a\na b\nĠa b\nĠ c\n")
     write_sample(folder / "clip.mp4", seconds=FRAMES / FPS, fps=FPS, width=WIDTH, height=HEIGHT, audio=False)
@@ -37,15 +50,38 @@ def assets(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def run(assets):
-    args = ["refer", str(assets / "clip.mp4"), "-t", "a b", "-t", "AB  c", "--checkpoint", str(assets / "mttr.pth.tar"),
-            "--tokenizer", str(assets / "tokenizer"), "--size", "64", "--window", "8", "--overlap", "2",
-            "-o", str(assets / "out.mp4"), "--masks", str(assets / "masks"), "--json", "--device", "cpu"]
+    args = [
+        "refer",
+        str(assets / "clip.mp4"),
+        "-t",
+        "a b",
+        "-t",
+        "AB  c",
+        "--checkpoint",
+        str(assets / "mttr.pth.tar"),
+        "--tokenizer",
+        str(assets / "tokenizer"),
+        "--size",
+        "64",
+        "--window",
+        "8",
+        "--overlap",
+        "2",
+        "-o",
+        str(assets / "out.mp4"),
+        "--masks",
+        str(assets / "masks"),
+        "--json",
+        "--device",
+        "cpu",
+    ]
     return CliRunner().invoke(app, args)
 
 
 def _masks(folder, query):
-    return np.stack([cv2.imread(str(folder / str(query) / f"{i:05d}.png"), cv2.IMREAD_GRAYSCALE)
-                     for i in range(FRAMES)])
+    return np.stack(
+        [cv2.imread(str(folder / str(query) / f"{i:05d}.png"), cv2.IMREAD_GRAYSCALE) for i in range(FRAMES)]
+    )
 
 
 def test_writes_overlay_video_and_masks(run, assets):
@@ -76,9 +112,25 @@ def test_query_colours(run, assets, tmp_path):
     red = _inner(_masks(assets / "masks", 1) > 0)
     assert red.sum() > 20 and _blue_minus_red(assets / "out.mp4", red) < -60
 
-    single = CliRunner().invoke(app, ["refer", str(assets / "clip.mp4"), "-t", "a b", "--checkpoint",
-                                      str(assets / "mttr.pth.tar"), "--tokenizer", str(assets / "tokenizer"),
-                                      "--size", "64", "-o", str(tmp_path / "one.mp4"), "--masks", str(tmp_path / "m")])
+    single = CliRunner().invoke(
+        app,
+        [
+            "refer",
+            str(assets / "clip.mp4"),
+            "-t",
+            "a b",
+            "--checkpoint",
+            str(assets / "mttr.pth.tar"),
+            "--tokenizer",
+            str(assets / "tokenizer"),
+            "--size",
+            "64",
+            "-o",
+            str(tmp_path / "one.mp4"),
+            "--masks",
+            str(tmp_path / "m"),
+        ],
+    )
     assert single.exit_code == 0, single.output
     assert single.stdout.startswith("wrote ") and "query 1 (blue): a b" in single.stdout
     blue = _inner(_masks(tmp_path / "m", 0) > 0)
@@ -107,8 +159,23 @@ def test_missing_weights_exit_3(assets, tmp_path, monkeypatch):
 
 
 def test_bad_window_exit_2(assets, tmp_path):
-    result = CliRunner().invoke(app, ["refer", str(assets / "clip.mp4"), "-t", "a", "--window", "4", "--overlap", "4",
-                                      "--checkpoint", str(assets / "mttr.pth.tar"), "-o", str(tmp_path / "o.mp4")])
+    result = CliRunner().invoke(
+        app,
+        [
+            "refer",
+            str(assets / "clip.mp4"),
+            "-t",
+            "a",
+            "--window",
+            "4",
+            "--overlap",
+            "4",
+            "--checkpoint",
+            str(assets / "mttr.pth.tar"),
+            "-o",
+            str(tmp_path / "o.mp4"),
+        ],
+    )
     assert result.exit_code == 2 and "--overlap" in result.stderr
 
 
@@ -117,18 +184,52 @@ def test_masks_folder_may_not_replace_a_frames_input(assets, tmp_path):
     frames.mkdir()
     for i in range(3):
         cv2.imwrite(str(frames / f"{i}.png"), np.full((HEIGHT, WIDTH, 3), 90, np.uint8))
-    result = CliRunner().invoke(app, ["refer", str(frames), "-t", "a", "--checkpoint", str(assets / "mttr.pth.tar"),
-                                      "--tokenizer", str(assets / "tokenizer"), "-o", str(tmp_path / "o.mp4"),
-                                      "--masks", str(frames)])
+    result = CliRunner().invoke(
+        app,
+        [
+            "refer",
+            str(frames),
+            "-t",
+            "a",
+            "--checkpoint",
+            str(assets / "mttr.pth.tar"),
+            "--tokenizer",
+            str(assets / "tokenizer"),
+            "-o",
+            str(tmp_path / "o.mp4"),
+            "--masks",
+            str(frames),
+        ],
+    )
     assert result.exit_code == 2 and "would overwrite the input" in result.stderr
     assert sorted(p.name for p in frames.iterdir()) == ["0.png", "1.png", "2.png"]
     assert not (tmp_path / "o.mp4").exists()
 
 
 def test_legend_band_in_query_colours(assets, tmp_path):
-    args = ["refer", str(assets / "clip.mp4"), "-t", "a b", "-t", "c", "--checkpoint", str(assets / "mttr.pth.tar"),
-            "--tokenizer", str(assets / "tokenizer"), "--size", "64", "--window", "8", "--overlap", "2",
-            "--max-seconds", "0.5", "--legend", "-o", str(tmp_path / "legend.mp4")]
+    args = [
+        "refer",
+        str(assets / "clip.mp4"),
+        "-t",
+        "a b",
+        "-t",
+        "c",
+        "--checkpoint",
+        str(assets / "mttr.pth.tar"),
+        "--tokenizer",
+        str(assets / "tokenizer"),
+        "--size",
+        "64",
+        "--window",
+        "8",
+        "--overlap",
+        "2",
+        "--max-seconds",
+        "0.5",
+        "--legend",
+        "-o",
+        str(tmp_path / "legend.mp4"),
+    ]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     _, frame = next(iter(open_video(tmp_path / "legend.mp4")))
@@ -141,10 +242,30 @@ def test_legend_band_in_query_colours(assets, tmp_path):
 def test_checkpoint_without_tokenizer_uses_roberta_base(assets, tmp_path, monkeypatch):
     """A hand-fetched checkpoint needs only the small roberta-base entry, not the whole mttr-ytvos download."""
     monkeypatch.setenv("RVOS_HOME", str(tmp_path / "cache"))
-    args = ["refer", str(assets / "clip.mp4"), "-t", "a b", "--checkpoint", str(assets / "mttr.pth.tar"), "--size", "64",
-            "--window", "3", "--overlap", "0", "--max-seconds", "0.25", "-o", str(tmp_path / "o.mp4")]
+    args = [
+        "refer",
+        str(assets / "clip.mp4"),
+        "-t",
+        "a b",
+        "--checkpoint",
+        str(assets / "mttr.pth.tar"),
+        "--size",
+        "64",
+        "--window",
+        "3",
+        "--overlap",
+        "0",
+        "--max-seconds",
+        "0.25",
+        "-o",
+        str(tmp_path / "o.mp4"),
+    ]
     missing = CliRunner().invoke(app, args)
-    assert missing.exit_code == 3 and "pass --tokenizer DIR" in missing.stderr and "rvos download roberta-base" in missing.stderr
+    assert (
+        missing.exit_code == 3
+        and "pass --tokenizer DIR" in missing.stderr
+        and "rvos download roberta-base" in missing.stderr
+    )
     assert not (tmp_path / "o.mp4").exists()
 
     files = tmp_path / "roberta"

@@ -39,8 +39,16 @@ def test_every_referring_model_writes_the_same_outputs(model, clip, tmp_path):
     options = refer_options(model, size=48, max_size=96, backbone=BACKBONES[model])
     weights = ResolvedWeights(model, random_state_dict(spec.layout(BACKBONES[model]), seed=5), tokenizer=tokenizer)
     built = build_referrer(options, Runtime(*_cpu()), weights)
-    request = ReferRequest(video, ["A person", "the red  ball"], options, RuntimeOptions("cpu"), ClipOptions(),
-                           WindowOptions(4, 1), output=tmp_path / "out.mp4", masks_dir=tmp_path / "masks")
+    request = ReferRequest(
+        video,
+        ["A person", "the red  ball"],
+        options,
+        RuntimeOptions("cpu"),
+        ClipOptions(),
+        WindowOptions(4, 1),
+        output=tmp_path / "out.mp4",
+        masks_dir=tmp_path / "masks",
+    )
     summary = run_refer(request, Reporter(quiet=True), built=built).to_json()
 
     assert summary["model"] == model and summary["frames"] == FRAMES
@@ -51,8 +59,10 @@ def test_every_referring_model_writes_the_same_outputs(model, clip, tmp_path):
     info = open_video(tmp_path / "out.mp4").info
     assert (info.num_frames, info.width, info.height) == (FRAMES, WIDTH, HEIGHT)
     for query in (0, 1):
-        masks = [cv2.imread(str(tmp_path / "masks" / str(query) / f"{i:05d}.png"), cv2.IMREAD_GRAYSCALE)
-                 for i in range(FRAMES)]
+        masks = [
+            cv2.imread(str(tmp_path / "masks" / str(query) / f"{i:05d}.png"), cv2.IMREAD_GRAYSCALE)
+            for i in range(FRAMES)
+        ]
         assert all(m.shape == (HEIGHT, WIDTH) and set(np.unique(m)) <= {0, 255} for m in masks)
     expected = ["a person", "the red ball"] if model == "mttr" else ["A person", "the red  ball"]
     assert [q["text"] for q in summary["queries"]] == expected  # MTTR lower-cases; the others keep the text

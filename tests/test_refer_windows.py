@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from rvos_cli.errors import InputError
-from rvos_cli.models.mttr.preprocess import frames_to_tensor
+from rvos_cli.models.common.frames import frames_to_tensor
 from rvos_cli.pipelines.options import WindowOptions
 from rvos_cli.pipelines.refer import prefetch, read_windows
 
@@ -15,13 +15,16 @@ def window_spans(frames, window, overlap):
     return WindowOptions(window, overlap).spans(frames)
 
 
-@pytest.mark.parametrize("frames, window, overlap, expected", [
-    (10, 24, 6, [(0, 10)]),
-    (24, 24, 6, [(0, 24)]),
-    (30, 24, 6, [(0, 24), (18, 30)]),
-    (43, 24, 6, [(0, 24), (18, 42), (36, 43)]),
-    (7, 3, 0, [(0, 3), (3, 6), (6, 7)]),
-])
+@pytest.mark.parametrize(
+    "frames, window, overlap, expected",
+    [
+        (10, 24, 6, [(0, 10)]),
+        (24, 24, 6, [(0, 24)]),
+        (30, 24, 6, [(0, 24), (18, 30)]),
+        (43, 24, 6, [(0, 24), (18, 42), (36, 43)]),
+        (7, 3, 0, [(0, 3), (3, 6), (6, 7)]),
+    ],
+)
 def test_window_spans(frames, window, overlap, expected):
     assert window_spans(frames, window, overlap) == expected
 

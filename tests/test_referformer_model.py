@@ -43,8 +43,8 @@ def clip(frames: int, height: int, width: int, queries=((0, 713, 2335, 2),)):
     ids = torch.ones(len(queries), length, dtype=torch.long)
     mask = torch.zeros(len(queries), length, dtype=torch.long)
     for i, q in enumerate(queries):
-        ids[i, :len(q)] = torch.tensor(q)
-        mask[i, :len(q)] = 1
+        ids[i, : len(q)] = torch.tensor(q)
+        mask[i, : len(q)] = 1
     return video, ids, mask
 
 
@@ -89,11 +89,13 @@ def test_batched_queries_equal_one_forward_per_query(resnet50):
         whole = resnet50(video, ids, mask)
         for q in range(2):
             n = int(mask[q].sum())
-            single = resnet50.decode(features, ids[q:q + 1, :n], mask[q:q + 1, :n], aux_outputs=True)
+            single = resnet50.decode(features, ids[q : q + 1, :n], mask[q : q + 1, :n], aux_outputs=True)
             for key in ("pred_logits", "pred_boxes", "pred_masks", "reference_points"):
-                torch.testing.assert_close(batched[key][q:q + 1], single[key], atol=ATOL[key], rtol=0)
+                torch.testing.assert_close(batched[key][q : q + 1], single[key], atol=ATOL[key], rtol=0)
             for ours, theirs in zip(batched["aux_outputs"], single["aux_outputs"]):
-                torch.testing.assert_close(ours["pred_masks"][q:q + 1], theirs["pred_masks"], atol=ATOL["pred_masks"], rtol=0)
+                torch.testing.assert_close(
+                    ours["pred_masks"][q : q + 1], theirs["pred_masks"], atol=ATOL["pred_masks"], rtol=0
+                )
     for key in ("pred_logits", "pred_boxes", "pred_masks"):
         torch.testing.assert_close(whole[key], batched[key], atol=0, rtol=0)
 

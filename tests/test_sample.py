@@ -24,8 +24,22 @@ def test_sample_writes_clip_mask_and_next_command(tmp_path):
 
 
 def test_sample_options(tmp_path):
-    result = CliRunner().invoke(app, ["sample", str(tmp_path / "s.mp4"), "--no-audio", "--seconds", "1",
-                                      "--width", "64", "--height", "48", "--fps", "10"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "sample",
+            str(tmp_path / "s.mp4"),
+            "--no-audio",
+            "--seconds",
+            "1",
+            "--width",
+            "64",
+            "--height",
+            "48",
+            "--fps",
+            "10",
+        ],
+    )
     assert result.exit_code == 0, result.output
     info = open_video(tmp_path / "s.mp4").info
     assert (info.num_frames, info.fps, info.width, info.height, info.has_audio) == (10, 10.0, 64, 48, False)
@@ -40,13 +54,17 @@ def test_sample_rejects_other_extensions(tmp_path):
 def test_odd_size_sample_mask_fits_its_clip(tmp_path):
     """H.264 pads odd sizes to even; the mask must match the clip so the suggested propagate command works."""
     clip = tmp_path / "odd.mp4"
-    result = CliRunner().invoke(app, ["sample", str(clip), "--no-audio", "--seconds", "0.5", "--width", "33", "--height", "17"])
+    result = CliRunner().invoke(
+        app, ["sample", str(clip), "--no-audio", "--seconds", "0.5", "--width", "33", "--height", "17"]
+    )
     assert result.exit_code == 0, result.output
     info = open_video(clip).info
     mask = read_label_png(tmp_path / "odd.mask.png")
     assert mask.shape == (info.height, info.width) == (18, 34)
     assert not mask[17].any() and not mask[:, 33].any()
-    run = CliRunner().invoke(app, ["propagate", str(clip), "--mask", str(tmp_path / "odd.mask.png"), "-o", str(tmp_path / "m")])
+    run = CliRunner().invoke(
+        app, ["propagate", str(clip), "--mask", str(tmp_path / "odd.mask.png"), "-o", str(tmp_path / "m")]
+    )
     assert run.exit_code == 0, run.output
 
 

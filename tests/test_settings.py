@@ -15,14 +15,28 @@ runner = CliRunner()
 
 
 def test_defaults(monkeypatch, tmp_path):
-    for name in ("RVOS_HOME", "RVOS_REGISTRY", "RVOS_OFFLINE", "RVOS_RETRIES", "RVOS_RETRY_BACKOFF", "RVOS_TIMEOUT",
-                 "RVOS_MODELSCOPE_ENDPOINT", "RVOS_DEBUG"):
+    for name in (
+        "RVOS_HOME",
+        "RVOS_REGISTRY",
+        "RVOS_OFFLINE",
+        "RVOS_RETRIES",
+        "RVOS_RETRY_BACKOFF",
+        "RVOS_TIMEOUT",
+        "RVOS_MODELSCOPE_ENDPOINT",
+        "RVOS_DEBUG",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     config = settings.current()
     assert config.home == tmp_path / "rvos"
     assert (config.registry, config.offline, config.retries, config.retry_backoff, config.timeout, config.debug) == (
-        None, False, 3, 1.0, 30.0, False)
+        None,
+        False,
+        3,
+        1.0,
+        30.0,
+        False,
+    )
     assert config.modelscope_endpoint == "https://modelscope.cn"
 
 
@@ -36,15 +50,18 @@ def test_values_are_read_when_asked(monkeypatch, tmp_path):
     assert config.modelscope_endpoint == "http://127.0.0.1:9"
 
 
-@pytest.mark.parametrize("name, value, words", [
-    ("RVOS_RETRIES", "abc", "whole number"),
-    ("RVOS_RETRIES", "2.5", "whole number"),
-    ("RVOS_RETRIES", "-1", "0 or more"),
-    ("RVOS_TIMEOUT", "0", "greater than 0"),
-    ("RVOS_TIMEOUT", "nan", "greater than 0"),
-    ("RVOS_RETRY_BACKOFF", "soon", "a number"),
-    ("RVOS_OFFLINE", "maybe", "yes/no"),
-])
+@pytest.mark.parametrize(
+    "name, value, words",
+    [
+        ("RVOS_RETRIES", "abc", "whole number"),
+        ("RVOS_RETRIES", "2.5", "whole number"),
+        ("RVOS_RETRIES", "-1", "0 or more"),
+        ("RVOS_TIMEOUT", "0", "greater than 0"),
+        ("RVOS_TIMEOUT", "nan", "greater than 0"),
+        ("RVOS_RETRY_BACKOFF", "soon", "a number"),
+        ("RVOS_OFFLINE", "maybe", "yes/no"),
+    ],
+)
 def test_bad_values_name_the_variable(monkeypatch, name, value, words):
     monkeypatch.setenv(name, value)
     with pytest.raises(InputError, match=f"{name}=.*{words}"):

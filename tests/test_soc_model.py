@@ -84,7 +84,7 @@ def test_long_odd_clip_batched_equals_each_expression(model, texts):
         check_shapes(batched, 2, 9, 54, 90)
         for i in range(2):
             n = int(mask[i].sum())
-            single = model(video, ids[i:i + 1, :n], mask[i:i + 1, :n])
+            single = model(video, ids[i : i + 1, :n], mask[i : i + 1, :n])
             for key, atol in ATOL.items():
                 torch.testing.assert_close(batched[key][i], single[key][0], atol=atol, rtol=0)
     masks, scores, selected = select_referred(batched, original_size=(109, 181))

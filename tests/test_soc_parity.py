@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from rvos_cli.models.soc import layout, load_soc, select_referred
-from rvos_cli.models.soc.preprocess import input_size, preprocess_frames
+from rvos_cli.models.soc.referrer import SocReferrer
 
 # pred_masks logits reach hundreds (pixel-unit relative coordinates); float32 noise is ~1e-3.
 ATOL = {"pred_cls": 1e-4, "pred_boxes": 1e-4, "pred_masks": 1e-2}
@@ -25,8 +25,10 @@ ATOL_EXTRA = {"pred_logit": 1e-4, "text_sentence_feature": 1e-4}
 
 @pytest.fixture(scope="module")
 def manifests(fixtures_dir, random_weights):
-    return {b: random_weights.load_manifest(fixtures_dir / "soc" / f"manifest_video_swin_{b[-1]}.json")
-            for b in ("video-swin-t", "video-swin-b")}
+    return {
+        b: random_weights.load_manifest(fixtures_dir / "soc" / f"manifest_video_swin_{b[-1]}.json")
+        for b in ("video-swin-t", "video-swin-b")
+    }
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +49,7 @@ def run_expression(model, case, i):
     """The official path: one forward per expression, on its unpadded tokens."""
     length = int(case["attention_mask"][i].sum())
     with torch.inference_mode():
-        return model(case["video"], case["input_ids"][i:i + 1, :length], case["attention_mask"][i:i + 1, :length])
+        return model(case["video"], case["input_ids"][i : i + 1, :length], case["attention_mask"][i : i + 1, :length])
 
 
 def assert_matches_reference(out, case, i):
@@ -87,11 +89,13 @@ def test_preprocessing_matches_official_transform(fixtures_dir):
     the sizes, and the normalized tensors bit for bit."""
     examples = json.loads((fixtures_dir / "soc" / "preprocess.json").read_text())["examples"]
     assert len(examples) == 8
+    referrer = SocReferrer(network=None)
     for example in examples:
-        assert input_size(*example["input_hw"]) == tuple(example["resized_hw"]), example["input_hw"]
+        size = referrer.input_size(*example["input_hw"])
+        assert size == tuple(example["resized_hw"]), example["input_hw"]
         seed = int(example["recipe"].split("default_rng(")[1].split(")")[0])
         image = np.random.default_rng(seed).integers(0, 256, size=(*example["input_hw"], 3), dtype=np.uint8)
-        video = preprocess_frames([image])
+        video = referrer.preprocess([image], size)
         digest = hashlib.sha256(video[0].numpy().tobytes()).hexdigest()
         assert digest == example["normalized_float32_sha256"], example["input_hw"]
 

@@ -51,11 +51,14 @@ def test_decode_whole_clip(clip):
     assert _closest(frames[10], truth) == 10
 
 
-@pytest.mark.parametrize("start, end, first, count", [
-    (0.5, 1.25, 12, 18),
-    ("00:00.5", "0:00:01.25", 12, 18),
-    (0.51, None, 13, 35),  # the first frame shown at or after 0.51 s is frame 13 (0.5417 s)
-])
+@pytest.mark.parametrize(
+    "start, end, first, count",
+    [
+        (0.5, 1.25, 12, 18),
+        ("00:00.5", "0:00:01.25", 12, 18),
+        (0.51, None, 13, 35),  # the first frame shown at or after 0.51 s is frame 13 (0.5417 s)
+    ],
+)
 def test_trim_boundaries_are_exact(clip, start, end, first, count):
     source = open_video(clip, start=start, end=end)
     assert source.info.num_frames == count
@@ -88,7 +91,9 @@ def test_parse_time_rejects(text):
         parse_time(text)
 
 
-@pytest.mark.parametrize("option", [{"fps": float("inf")}, {"max_seconds": float("nan")}, {"max_seconds": float("inf")}])
+@pytest.mark.parametrize(
+    "option", [{"fps": float("inf")}, {"max_seconds": float("nan")}, {"max_seconds": float("inf")}]
+)
 def test_non_finite_rates_and_limits_are_refused(clip, option):
     with pytest.raises(InputError):
         open_video(clip, **option)
@@ -123,7 +128,9 @@ def test_frames_dir_converts_grayscale_and_rgba(tmp_path):
     folder = tmp_path / "frames"
     folder.mkdir()
     cv2.imwrite(str(folder / "a.png"), np.full((8, 10), 77, np.uint8))
-    cv2.imwrite(str(folder / "b.png"), np.dstack([np.full((8, 10, 3), (10, 20, 30), np.uint8), np.zeros((8, 10), np.uint8)]))
+    cv2.imwrite(
+        str(folder / "b.png"), np.dstack([np.full((8, 10, 3), (10, 20, 30), np.uint8), np.zeros((8, 10), np.uint8)])
+    )
     frames = _frames(open_video(folder))
     assert frames[0].shape == frames[1].shape == (8, 10, 3)
     assert frames[0][0, 0].tolist() == [77, 77, 77]
@@ -140,8 +147,10 @@ def test_one_pixel_frames_are_rejected(tmp_path):
 
 def test_rotation_metadata_is_applied(clip, tmp_path):
     rotated = tmp_path / "rotated.mp4"
-    subprocess.run([ffmpeg_exe(), "-loglevel", "error", "-display_rotation", "90", "-i", str(clip), "-c", "copy",
-                    str(rotated)], check=True)
+    subprocess.run(
+        [ffmpeg_exe(), "-loglevel", "error", "-display_rotation", "90", "-i", str(clip), "-c", "copy", str(rotated)],
+        check=True,
+    )
     source = open_video(rotated)
     assert (source.info.width, source.info.height) == (120, 160)
     assert _frames(source)[0].shape == (160, 120, 3)

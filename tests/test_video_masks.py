@@ -7,13 +7,28 @@ import numpy as np
 import pytest
 
 from rvos_cli.errors import InputError
-from rvos_cli.video import (DAVIS_PALETTE, BinaryMaskWriter, PaletteWriter, overlay_labels, overlay_masks, query_color,
-                            read_label_png, write_palette_png)
+from rvos_cli.video import (
+    DAVIS_PALETTE,
+    BinaryMaskWriter,
+    PaletteWriter,
+    overlay_labels,
+    overlay_masks,
+    query_color,
+    read_label_png,
+    write_palette_png,
+)
 
 
 def test_davis_palette_values():
     assert DAVIS_PALETTE.shape == (256, 3)
-    assert DAVIS_PALETTE[:6].tolist() == [[0, 0, 0], [128, 0, 0], [0, 128, 0], [128, 128, 0], [0, 0, 128], [128, 0, 128]]
+    assert DAVIS_PALETTE[:6].tolist() == [
+        [0, 0, 0],
+        [128, 0, 0],
+        [0, 128, 0],
+        [128, 128, 0],
+        [0, 0, 128],
+        [128, 0, 128],
+    ]
     assert DAVIS_PALETTE[255].tolist() == [224, 224, 192]
     assert len({tuple(c) for c in DAVIS_PALETTE.tolist()}) == 256
 

@@ -44,13 +44,17 @@ def scored_frames(track: Track) -> list[Path]:
 
 def _num_objects(track: Track) -> int:
     if len(track.gt_frames) < 3:
-        raise InputError(f"video {track.video} has {len(track.gt_frames)} ground-truth frames; DAVIS scores "
-                         "frames 2..T-1, so each video needs at least 3")
+        raise InputError(
+            f"video {track.video} has {len(track.gt_frames)} ground-truth frames; DAVIS scores "
+            "frames 2..T-1, so each video needs at least 3"
+        )
     first = read_label_png(track.gt_frames[0])
     num_objects = int(np.where(first == VOID, 0, first).max())
     if num_objects == 0:
-        raise InputError(f"first ground-truth frame {track.gt_frames[0]} has no objects; "
-                         "DAVIS takes the objects from the first frame's ids 1..N")
+        raise InputError(
+            f"first ground-truth frame {track.gt_frames[0]} has no objects; "
+            "DAVIS takes the objects from the first frame's ids 1..N"
+        )
     return num_objects
 
 
@@ -79,9 +83,12 @@ class DavisResult:
         return average(list(self.videos[video].values()))
 
     def to_json(self) -> dict:
-        return {"global": self.overall(),
-                "videos": {video: {str(obj): scores for obj, scores in objects.items()}
-                           for video, objects in self.videos.items()}}
+        return {
+            "global": self.overall(),
+            "videos": {
+                video: {str(obj): scores for obj, scores in objects.items()} for video, objects in self.videos.items()
+            },
+        }
 
 
 def evaluate_video(track: Track, advance: Callable[[int], None]) -> tuple[dict[int, dict[str, float]], str | None]:
@@ -98,8 +105,10 @@ def evaluate_video(track: Track, advance: Callable[[int], None]) -> tuple[dict[i
         advance(1)
     warning = None
     if highest > num_objects:
-        warning = (f"predictions for {track.video} use ids up to {highest} but its first ground-truth frame has "
-                   f"{num_objects} objects; the extra ids were scored as background")
+        warning = (
+            f"predictions for {track.video} use ids up to {highest} but its first ground-truth frame has "
+            f"{num_objects} objects; the extra ids were scored as background"
+        )
     return {obj + 1: object_summary(j[obj], f[obj]) for obj in range(num_objects)}, warning
 
 

@@ -30,8 +30,10 @@ class Track:
         """The prediction answering `gt_frame`; exit 2 when it is missing."""
         pred = self.pred_dir / gt_frame.name
         if not pred.is_file():
-            raise InputError(f"prediction frame {pred} is missing (ground truth {gt_frame}); "
-                             "write one PNG per ground-truth frame, with the same name")
+            raise InputError(
+                f"prediction frame {pred} is missing (ground truth {gt_frame}); "
+                "write one PNG per ground-truth frame, with the same name"
+            )
         return pred
 
 
@@ -39,8 +41,10 @@ def read_pair(gt_frame: Path, pred_frame: Path) -> tuple[np.ndarray, np.ndarray]
     """(gt ids, pred ids) of one frame, both int32 [H, W]; exit 2 when the sizes differ."""
     gt, pred = read_label_png(gt_frame), read_label_png(pred_frame)
     if gt.shape != pred.shape:
-        raise InputError(f"prediction {pred_frame} is {pred.shape[1]}x{pred.shape[0]} but ground truth {gt_frame} "
-                         f"is {gt.shape[1]}x{gt.shape[0]}; predictions must have the ground truth's size")
+        raise InputError(
+            f"prediction {pred_frame} is {pred.shape[1]}x{pred.shape[0]} but ground truth {gt_frame} "
+            f"is {gt.shape[1]}x{gt.shape[0]}; predictions must have the ground truth's size"
+        )
     return gt, pred
 
 
@@ -59,8 +63,9 @@ def _check_roots(pred_root: Path, gt_root: Path) -> None:
 
 
 def _video_tracks(video: str, gt_dir: Path, pred_dir: Path) -> list[Track]:
-    return [Track(video, query.name, pngs, pred_dir / query.name)
-            for query in _subfolders(gt_dir) if (pngs := _pngs(query))]
+    return [
+        Track(video, query.name, pngs, pred_dir / query.name) for query in _subfolders(gt_dir) if (pngs := _pngs(query))
+    ]
 
 
 def davis_tracks(pred_root: Path, gt_root: Path) -> list[Track]:
@@ -68,11 +73,16 @@ def davis_tracks(pred_root: Path, gt_root: Path) -> list[Track]:
     _check_roots(pred_root, gt_root)
     if pngs := _pngs(gt_root):
         return [Track(gt_root.resolve().name, None, pngs, pred_root)]
-    tracks = [Track(folder.name, None, pngs, pred_root / folder.name)
-              for folder in _subfolders(gt_root) if (pngs := _pngs(folder))]
+    tracks = [
+        Track(folder.name, None, pngs, pred_root / folder.name)
+        for folder in _subfolders(gt_root)
+        if (pngs := _pngs(folder))
+    ]
     if not tracks:
-        raise InputError(f"no PNG masks in {gt_root}; expected <video>/<frame>.png or a folder of <frame>.png "
-                         "(for <video>/<query>/<frame>.png pass --referring)")
+        raise InputError(
+            f"no PNG masks in {gt_root}; expected <video>/<frame>.png or a folder of <frame>.png "
+            "(for <video>/<query>/<frame>.png pass --referring)"
+        )
     return tracks
 
 
@@ -81,8 +91,11 @@ def referring_tracks(pred_root: Path, gt_root: Path) -> list[Track]:
     _check_roots(pred_root, gt_root)
     tracks = _video_tracks(gt_root.resolve().name, gt_root, pred_root)
     if not tracks:
-        tracks = [track for folder in _subfolders(gt_root)
-                  for track in _video_tracks(folder.name, folder, pred_root / folder.name)]
+        tracks = [
+            track
+            for folder in _subfolders(gt_root)
+            for track in _video_tracks(folder.name, folder, pred_root / folder.name)
+        ]
     if not tracks:
         raise InputError(f"no PNG masks in {gt_root}; expected <video>/<query>/<frame>.png for --referring")
     return tracks

@@ -47,7 +47,7 @@ def disk(radius: int) -> np.ndarray:
     OpenCV's MORPH_ELLIPSE is a different shape from radius 2 up, which would change F.
     """
     offsets = np.arange(-radius, radius + 1)
-    return (offsets[:, None] ** 2 + offsets[None, :] ** 2 <= radius ** 2).astype(np.uint8)
+    return (offsets[:, None] ** 2 + offsets[None, :] ** 2 <= radius**2).astype(np.uint8)
 
 
 def boundary_radius(height: int, width: int, bound_th: float = BOUNDARY_THRESHOLD) -> int:

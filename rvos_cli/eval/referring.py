@@ -69,6 +69,7 @@ def evaluate_referring(tracks: list[Track], advance: Callable[[int], None] = lam
             result.iou.append(intersection / union if union else 1.0)
             f_values.append(f_measure(gt, pred, boundary_radius(*gt.shape)))
             advance(1)
-        result.queries.append(QueryScores(track.video, track.query, float(np.mean(result.iou[start:])),
-                                          float(np.mean(f_values))))
+        result.queries.append(
+            QueryScores(track.video, track.query, float(np.mean(result.iou[start:])), float(np.mean(f_values)))
+        )
     return result

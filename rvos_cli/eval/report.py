@@ -29,8 +29,11 @@ def davis_rows(result: DavisResult) -> list[list]:
 
     rows = [row("global", "", result.overall())]
     rows += [row(video, "", result.per_video(video)) for video in result.videos]
-    rows += [row(video, str(obj), average([scores]))
-             for video, objects in result.videos.items() for obj, scores in objects.items()]
+    rows += [
+        row(video, str(obj), average([scores]))
+        for video, objects in result.videos.items()
+        for obj, scores in objects.items()
+    ]
     return rows
 
 
@@ -66,8 +69,8 @@ def _table(header: tuple[str, ...], rows: list[list], title: str) -> Table:
 def davis_table(result: DavisResult) -> Table:
     """Global, per-video and per-object rows (objects only when a video has several)."""
     rows = davis_rows(result)
-    shown = rows[:1 + len(result.videos)]
-    shown += [r for r in rows[1 + len(result.videos):] if len(result.videos[r[0]]) > 1]
+    shown = rows[: 1 + len(result.videos)]
+    shown += [r for r in rows[1 + len(result.videos) :] if len(result.videos[r[0]]) > 1]
     return _table(DAVIS_HEADER, shown, "DAVIS 2017 semi-supervised")
 
 

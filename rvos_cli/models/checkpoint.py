@@ -36,7 +36,9 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """Load a `.safetensors` file (memory-mapped) or a torch checkpoint with `weights_only=True`."""
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"checkpoint {path} does not exist; pass an existing file or install weights with `rvos download`")
+        raise CheckpointError(
+            f"checkpoint {path} does not exist; pass an existing file or install weights with `rvos download`"
+        )
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 
@@ -47,22 +49,28 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     with open(path, "rb") as handle:
         head = handle.read(len(ZIP_MAGIC))
     if not head.startswith((ZIP_MAGIC, PICKLE_PROTO)):
-        raise CheckpointError(f"{path} is not a PyTorch checkpoint or .safetensors file; "
-                              "pass the model's checkpoint (e.g. model.pth, pytorch_model.pt)")
+        raise CheckpointError(
+            f"{path} is not a PyTorch checkpoint or .safetensors file; "
+            "pass the model's checkpoint (e.g. model.pth, pytorch_model.pt)"
+        )
     try:
         with torch.serialization.safe_globals(TRAINER_GLOBALS):
             obj = torch.load(path, map_location="cpu", weights_only=True, mmap=zipfile.is_zipfile(path))
     except pickle.UnpicklingError as exc:
         # torch wraps the reason (e.g. "unsupported GLOBAL posix.system") in paragraphs of advice.
         lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-        reason = next((line for line in lines if "GLOBAL" in line), lines[-2] if len(lines) > 1 else "unsupported content")
+        reason = next(
+            (line for line in lines if "GLOBAL" in line), lines[-2] if len(lines) > 1 else "unsupported content"
+        )
         reason = reason.split(". ")[0]
         raise CheckpointError(
             f"{path} holds objects other than tensors and was not unpickled for safety ({reason[:160]}); "
             "use the official checkpoint or convert it with `rvos download NAME --from FILE`"
         ) from None
     except (RuntimeError, EOFError, OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
-        raise CheckpointError(f"{path} is not a readable checkpoint (truncated or corrupt: {str(exc)[:160]}); download it again") from None
+        raise CheckpointError(
+            f"{path} is not a readable checkpoint (truncated or corrupt: {str(exc)[:160]}); download it again"
+        ) from None
     return unwrap_state_dict(obj, str(path))
 
 
@@ -120,8 +128,9 @@ def read_checkpoint(source: str | os.PathLike | Mapping[str, torch.Tensor]) -> t
     return state, origin
 
 
-def build_from_state(build: Callable[[], nn.Module], state: Mapping[str, torch.Tensor],
-                     computed: Mapping[str, torch.Tensor] = {}) -> nn.Module:
+def build_from_state(
+    build: Callable[[], nn.Module], state: Mapping[str, torch.Tensor], computed: Mapping[str, torch.Tensor] = {}
+) -> nn.Module:
     """`build()` on the meta device, then adopt `state` (float tensors as float32) without a copy.
 
     `computed` fills the integer buffers a file may lack (index tables, counters). The result is

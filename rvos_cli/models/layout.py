@@ -49,8 +49,11 @@ class CheckpointLayout:
         """One CheckpointError naming the first few missing, unexpected or mis-shaped entries."""
         missing = [k for k in self.shapes if k not in state and not self.is_optional(k)]
         unexpected = [k for k in state if k not in self.shapes and not self.is_optional(k)]
-        wrong = [f"{k} {tuple(state[k].shape)} != {tuple(s)}" for k, s in self.shapes.items()
-                 if k in state and tuple(state[k].shape) != tuple(s)]
+        wrong = [
+            f"{k} {tuple(state[k].shape)} != {tuple(s)}"
+            for k, s in self.shapes.items()
+            if k in state and tuple(state[k].shape) != tuple(s)
+        ]
         if not (missing or unexpected or wrong):
             return
         parts = []
@@ -68,8 +71,7 @@ class CheckpointLayout:
         for alias, canonical in self.aliases.items():
             if alias in state and (self.alias_wins or canonical not in state):
                 state[canonical] = state[alias]
-        return {k: state[k] for k in self.shapes
-                if k in state and k not in self.aliases and not self.is_dropped(k)}
+        return {k: state[k] for k in self.shapes if k in state and k not in self.aliases and not self.is_dropped(k)}
 
     def floating(self) -> dict[str, tuple[int, ...]]:
         """The entries random weights are drawn for: all but the optional and dropped ones."""

@@ -12,8 +12,7 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-from rvos_cli.models.mttr.preprocess import resized_size
-from rvos_cli.models.referformer.preprocess import frames_to_tensor
+from rvos_cli.models.common.frames import frames_to_tensor, resized_size
 
 
 class ReferringModel(Protocol):
@@ -37,8 +36,9 @@ class ReferringModel(Protocol):
     def decode(self, features: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> dict:
         """All Q queries ([Q, L] RoBERTa ids, right-padded) against the window's features."""
 
-    def select(self, out: dict, input_size: tuple[int, int], original_size: tuple[int, int]
-               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def select(
+        self, out: dict, input_size: tuple[int, int], original_size: tuple[int, int]
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """-> masks [Q, T, H0, W0] uint8 0/1, scores [Q, N] per object query, selected [Q]."""
 
 

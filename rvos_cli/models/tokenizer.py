@@ -30,9 +30,7 @@ class TextTokenizer:
         self.tokenizer = RobertaTokenizerFast.from_pretrained(str(folder), local_files_only=True)
 
     def __call__(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-        encoded = self.tokenizer(
-            texts, padding="longest", truncation=True, max_length=MAX_TOKENS, return_tensors="pt"
-        )
+        encoded = self.tokenizer(texts, padding="longest", truncation=True, max_length=MAX_TOKENS, return_tensors="pt")
         return encoded["input_ids"], encoded["attention_mask"]
 
 

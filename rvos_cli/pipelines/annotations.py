@@ -27,15 +27,18 @@ class Annotations:
 def fit_mask(labels: np.ndarray, info: VideoInfo, path: Path, reporter=None) -> np.ndarray:
     """A label map checked against the frames: ids fit in uint8, same size (or same aspect, resized)."""
     if labels.max() > 255:
-        raise InputError(f"mask {path} has ids up to {labels.max()}; at most 255 objects are supported, "
-                         "number them 1-255")
+        raise InputError(
+            f"mask {path} has ids up to {labels.max()}; at most 255 objects are supported, number them 1-255"
+        )
     labels = labels.astype(np.uint8)
     height, width = labels.shape
     if (height, width) == (info.height, info.width):
         return labels
     if abs(width / height - info.width / info.height) > ASPECT_TOLERANCE * (info.width / info.height):
-        raise InputError(f"mask {path} is {width}x{height} but the frames are {info.width}x{info.height} "
-                         "(a different aspect ratio); draw the mask on the first kept frame")
+        raise InputError(
+            f"mask {path} is {width}x{height} but the frames are {info.width}x{info.height} "
+            "(a different aspect ratio); draw the mask on the first kept frame"
+        )
     if reporter is not None:
         reporter.warn(f"mask {path} is {width}x{height}; resized (nearest) to the frames' {info.width}x{info.height}")
     return cv2.resize(labels, (info.width, info.height), interpolation=cv2.INTER_NEAREST)
@@ -57,7 +60,9 @@ def load_annotations(mask: str | os.PathLike, info: VideoInfo, reporter=None) ->
     index_of = {name: i for i, name in enumerate(info.names)}
     first = fit_mask(read_label_png(paths[0]), info, paths[0], reporter)
     if not first.any():
-        raise InputError(f"mask {paths[0]} has no objects (every pixel is 0, background); "
-                         "paint objects with ids 1, 2, ... (palette or grayscale PNG)")
+        raise InputError(
+            f"mask {paths[0]} has no objects (every pixel is 0, background); "
+            "paint objects with ids 1, 2, ... (palette or grayscale PNG)"
+        )
     later = {index_of[p.stem]: fit_mask(read_label_png(p), info, p, reporter) for p in paths[1:]}
     return Annotations(first, later, paths)

@@ -39,8 +39,12 @@ from rvos_cli.weights.resolve import ResolvedWeights, installed_weights
 
 TASKS = ("refer", "propagate")
 DEFAULT_SIZES = {"refer": (360, 640), "propagate": (480, 854)}
-BENCH_TEXTS = ("a person riding a bike", "a black bike used to perform tricks", "a dog running on the grass",
-               "a red car parked on the street")
+BENCH_TEXTS = (
+    "a person riding a bike",
+    "a black bike used to perform tricks",
+    "a dog running on the grass",
+    "a red car parked on the street",
+)
 
 
 @dataclass(frozen=True)
@@ -64,12 +68,16 @@ class BenchRequest:
         if self.task not in TASKS:
             raise InputError(f"unknown bench task {self.task!r}; use refer or propagate")
         if self.frames < 2 or self.repeat < 1 or self.warmup < 0 or self.queries < 1 or self.window < 1:
-            raise InputError("--frames must be at least 2, --repeat, --queries and --window at least 1, --warmup at least 0")
+            raise InputError(
+                "--frames must be at least 2, --repeat, --queries and --window at least 1, --warmup at least 0"
+            )
         if self.threads is not None and self.threads < 1:
             raise InputError("--threads must be at least 1")
         if self.video is not None and self.task == "propagate":
-            raise InputError("--video cannot be used with `bench propagate` (it needs a first-frame mask); "
-                             "omit it to bench on a generated clip")
+            raise InputError(
+                "--video cannot be used with `bench propagate` (it needs a first-frame mask); "
+                "omit it to bench on a generated clip"
+            )
 
 
 @dataclass
@@ -93,8 +101,9 @@ class BenchSummary:
         return bench_table(self.to_json())
 
 
-def bench_options(task: str, model: str | None, weights: str | None, backbone: str | None, device: str,
-                  precision: str) -> tuple[RuntimeOptions, ReferModelOptions | PropagateOptions]:
+def bench_options(
+    task: str, model: str | None, weights: str | None, backbone: str | None, device: str, precision: str
+) -> tuple[RuntimeOptions, ReferModelOptions | PropagateOptions]:
     """The runtime and the model options of `rvos bench TASK`."""
     runtime = RuntimeOptions(device, precision)
     if task == "refer":
@@ -150,8 +159,9 @@ def _or_random(resolve: Callable[[], ResolvedWeights], options, folder: Path) ->
     from rvos_cli.models.tokenizer import write_stand_in_tokenizer
 
     tokenizer = getattr(options, "tokenizer", None) or write_stand_in_tokenizer(folder / "tokenizer")
-    return ResolvedWeights(options.model, random_weights(options.model, getattr(options, "backbone", None)),
-                           tokenizer=Path(tokenizer))
+    return ResolvedWeights(
+        options.model, random_weights(options.model, getattr(options, "backbone", None)), tokenizer=Path(tokenizer)
+    )
 
 
 def _clip(request: BenchRequest, folder: Path) -> tuple[Path, Path | None]:
@@ -194,6 +204,7 @@ def _bench_refer(request: BenchRequest, runtime: Runtime, folder: Path) -> Bench
         def run():
             with torch.inference_mode(), runtime.autocast():
                 model.decode(model.encode(video), ids, mask)
+
         return timed(run, runtime.device)
 
     if runtime.device.type == "cuda":
@@ -204,15 +215,35 @@ def _bench_refer(request: BenchRequest, runtime: Runtime, folder: Path) -> Bench
     windows = WindowOptions(request.window, min(6, request.window // 4))
 
     def run():
-        return run_refer(ReferRequest(clip, texts, options, runtime=request.runtime, clip=ClipOptions(max_seconds=0),
-                                      windows=windows, output=folder / "refer.mp4"),
-                         Reporter(quiet=True), built=(model, tokenizer))
+        return run_refer(
+            ReferRequest(
+                clip,
+                texts,
+                options,
+                runtime=request.runtime,
+                clip=ClipOptions(max_seconds=0),
+                windows=windows,
+                output=folder / "refer.mp4",
+            ),
+            Reporter(quiet=True),
+            built=(model, tokenizer),
+        )
 
     summaries, e2e_seconds = _end_to_end(run, request)
     parameters = sum(p.numel() for p in model.network.parameters())
     settings = {"queries": request.queries, "window": request.window, "input": [height, width]}
-    return _summary(request, options.model, weights.name, parameters, frames, model_seconds, summaries, e2e_seconds,
-                    runtime, settings)
+    return _summary(
+        request,
+        options.model,
+        weights.name,
+        parameters,
+        frames,
+        model_seconds,
+        summaries,
+        e2e_seconds,
+        runtime,
+        settings,
+    )
 
 
 def _bench_propagate(request: BenchRequest, runtime: Runtime, folder: Path) -> BenchSummary:
@@ -233,6 +264,7 @@ def _bench_propagate(request: BenchRequest, runtime: Runtime, folder: Path) -> B
             propagator.start(frames[0], labels)
             for frame in frames[1:]:
                 propagator.step(frame)
+
         return timed(run, runtime.device)
 
     if runtime.device.type == "cuda":
@@ -240,26 +272,52 @@ def _bench_propagate(request: BenchRequest, runtime: Runtime, folder: Path) -> B
     model_seconds = repeated(steps, request.warmup, request.repeat)
 
     def run():
-        return run_propagate(PropagateRequest(clip, mask, options, runtime=request.runtime,
-                                              clip=ClipOptions(max_seconds=0), output=folder / "masks",
-                                              video=folder / "overlay.mp4"),
-                             Reporter(quiet=True), built=(propagator, settings))
+        return run_propagate(
+            PropagateRequest(
+                clip,
+                mask,
+                options,
+                runtime=request.runtime,
+                clip=ClipOptions(max_seconds=0),
+                output=folder / "masks",
+                video=folder / "overlay.mp4",
+            ),
+            Reporter(quiet=True),
+            built=(propagator, settings),
+        )
 
     summaries, e2e_seconds = _end_to_end(run, request)
     source = weights.name if weights else "none (optical flow)"
-    return _summary(request, options.model, source, parameters, len(frames), model_seconds, summaries, e2e_seconds,
-                    runtime, {"input": list(frames[0].shape[:2])})
+    return _summary(
+        request,
+        options.model,
+        source,
+        parameters,
+        len(frames),
+        model_seconds,
+        summaries,
+        e2e_seconds,
+        runtime,
+        {"input": list(frames[0].shape[:2])},
+    )
 
 
-def _summary(request, model, source, parameters, model_frames, model_seconds, summaries, e2e_seconds, runtime,
-             settings) -> BenchSummary:
+def _summary(
+    request, model, source, parameters, model_frames, model_seconds, summaries, e2e_seconds, runtime, settings
+) -> BenchSummary:
     frames = summaries[0].frames
     stages = {stage: summarize(s.timings[stage] for s in summaries) for stage in summaries[0].timings}
     return BenchSummary(
-        task=request.task, model=model, weights=source, parameters=parameters, frames=frames, settings=settings,
+        task=request.task,
+        model=model,
+        weights=source,
+        parameters=parameters,
+        frames=frames,
+        settings=settings,
         model_fps=summarize(model_frames / s for s in model_seconds),
         end_to_end_fps=summarize(frames / s for s in e2e_seconds),
-        stage_seconds=stages, memory=peak_memory(runtime.device),
+        stage_seconds=stages,
+        memory=peak_memory(runtime.device),
         system={
             "device": str(runtime.device),
             "device_name": device_name(runtime.device),
@@ -292,8 +350,10 @@ def bench_table(summary: dict):
         return f"{stats['median']:.{digits}f} ({stats['min']:.{digits}f}-{stats['max']:.{digits}f})"
 
     system = summary["system"]
-    table = Table(title=f"rvos bench {summary['task']}: {summary['model']} on {system['device_name']} "
-                        f"({system['device']}, {system['precision']}, {system['threads']} threads)")
+    table = Table(
+        title=f"rvos bench {summary['task']}: {summary['model']} on {system['device_name']} "
+        f"({system['device']}, {system['precision']}, {system['threads']} threads)"
+    )
     table.add_column("measure")
     table.add_column("median (min-max)", justify="right")
     table.add_row("model alone, frames/s", span(summary["model_fps"]))
@@ -306,8 +366,10 @@ def bench_table(summary: dict):
         table.add_row("peak GPU allocated, MiB", f"{memory['peak_gpu_allocated_mib']:.0f}")
     table.add_row("parameters", f"{summary['parameters']:,}")
     table.add_row("weights", summary["weights"])
-    settings = ", ".join(f"{key} {'x'.join(map(str, value)) if isinstance(value, list) else value}"
-                         for key, value in summary["settings"].items())
+    settings = ", ".join(
+        f"{key} {'x'.join(map(str, value)) if isinstance(value, list) else value}"
+        for key, value in summary["settings"].items()
+    )
     table.add_row("frames, settings", f"{summary['frames']}, {settings}")
     table.add_row("torch", system["torch"])
     return table

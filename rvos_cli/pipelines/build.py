@@ -41,31 +41,37 @@ def propagate_weights(options: PropagateOptions) -> ResolvedWeights | None:
     return resolve_weights(options.model, options.weights, options.checkpoint)
 
 
-def build_propagator(options: PropagateOptions, runtime: Runtime,
-                     weights: ResolvedWeights | None = None) -> tuple[Propagator, dict]:
+def build_propagator(
+    options: PropagateOptions, runtime: Runtime, weights: ResolvedWeights | None = None
+) -> tuple[Propagator, dict]:
     """(the propagator, the settings in effect for the run summary)."""
     if isinstance(options, FlowOptions):
         return FlowPropagator(size=options.size), {"size": options.size, "device": "cpu", "precision": "fp32"}
     if not isinstance(options, RdevosOptions):
         raise TypeError(f"no propagator for {type(options).__name__}")
     weights = weights or propagate_weights(options)
-    settings = {key: _first(getattr(options, key), weights.defaults.get(key), EVAL_DEFAULTS[key])
-                for key in ("mem_every", "top_k")}
+    settings = {
+        key: _first(getattr(options, key), weights.defaults.get(key), EVAL_DEFAULTS[key])
+        for key in ("mem_every", "top_k")
+    }
     spec = MODELS[options.model]
     network = spec.load(weights.source)
-    propagator = spec.adapter(network, size=options.size, device=runtime.device,
-                              autocast=AUTOCAST[runtime.precision], **settings)
+    propagator = spec.adapter(
+        network, size=options.size, device=runtime.device, autocast=AUTOCAST[runtime.precision], **settings
+    )
     return propagator, {"size": options.size, **settings, "weights": weights.name, **runtime.describe()}
 
 
 def refer_weights(options: ReferModelOptions) -> ResolvedWeights:
     spec = MODELS[options.model]
-    return resolve_weights(options.model, options.weights, options.checkpoint, options.tokenizer,
-                           tokenizer_entry=spec.tokenizer)
+    return resolve_weights(
+        options.model, options.weights, options.checkpoint, options.tokenizer, tokenizer_entry=spec.tokenizer
+    )
 
 
-def build_referrer(options: ReferModelOptions, runtime: Runtime,
-                   weights: ResolvedWeights | None = None) -> tuple[ReferringModel, TextTokenizer]:
+def build_referrer(
+    options: ReferModelOptions, runtime: Runtime, weights: ResolvedWeights | None = None
+) -> tuple[ReferringModel, TextTokenizer]:
     """(the referring model on the runtime's device, its tokenizer)."""
     weights = weights or refer_weights(options)
     tokenizer = TextTokenizer(weights.tokenizer)  # before the slow model load: a missing file fails fast

@@ -43,7 +43,9 @@ class WeightsOptions:
 
     def check_checkpoint(self) -> None:
         if self.checkpoint is not None and not Path(self.checkpoint).is_file():
-            raise InputError(f"--checkpoint {self.checkpoint} does not exist (or is not a file); pass the downloaded checkpoint")
+            raise InputError(
+                f"--checkpoint {self.checkpoint} does not exist (or is not a file); pass the downloaded checkpoint"
+            )
 
 
 # --- propagate -------------------------------------------------------------------------------
@@ -82,9 +84,16 @@ PropagateOptions = FlowOptions | RdevosOptions
 PROPAGATE_MODELS = ("flow", "rdevos")
 
 
-def propagate_options(model: str = "auto", weights: str | None = None, checkpoint: Path | None = None,
-                      size: int | None = None, mem_every: int | None = None, top_k: int | None = None,
-                      runtime: RuntimeOptions = RuntimeOptions(), installed: bool = False) -> PropagateOptions:
+def propagate_options(
+    model: str = "auto",
+    weights: str | None = None,
+    checkpoint: Path | None = None,
+    size: int | None = None,
+    mem_every: int | None = None,
+    top_k: int | None = None,
+    runtime: RuntimeOptions = RuntimeOptions(),
+    installed: bool = False,
+) -> PropagateOptions:
     """The options of `rvos propagate --model ...`. `auto` is rdevos when RDE-VOS weights are
     `installed` or a learned-model option is given, else flow."""
     learned = {"--weights": weights, "--checkpoint": checkpoint, "--mem-every": mem_every, "--top-k": top_k}
@@ -95,13 +104,16 @@ def propagate_options(model: str = "auto", weights: str | None = None, checkpoin
         raise InputError(f"unknown --model {model!r}; use auto or one of: {', '.join(PROPAGATE_MODELS)}")
     if model == "flow":
         if given:
-            raise InputError(f"{given[0]} is for learned models but --model flow uses no weights; "
-                             f"drop {given[0]} or use --model rdevos")
+            raise InputError(
+                f"{given[0]} is for learned models but --model flow uses no weights; "
+                f"drop {given[0]} or use --model rdevos"
+            )
         if runtime.device not in ("auto", "cpu") or runtime.precision not in ("auto", "fp32"):
             raise InputError("--model flow runs on the CPU in float32; drop --device/--precision or use --model rdevos")
         return FlowOptions(size=480 if size is None else size)
-    return RdevosOptions(weights=weights, checkpoint=checkpoint, size=480 if size is None else size,
-                         mem_every=mem_every, top_k=top_k)
+    return RdevosOptions(
+        weights=weights, checkpoint=checkpoint, size=480 if size is None else size, mem_every=mem_every, top_k=top_k
+    )
 
 
 # --- refer -----------------------------------------------------------------------------------

@@ -90,8 +90,10 @@ def check_outputs(request: PropagateRequest) -> tuple[Path, Path | None]:
         if video == output:
             raise InputError("--video and --output name the same path; choose two different paths")
         if output in video.parents:
-            raise InputError(f"--video {video} is inside the --output folder {output}, which is replaced as a "
-                             "whole; write the video elsewhere")
+            raise InputError(
+                f"--video {video} is inside the --output folder {output}, which is replaced as a "
+                "whole; write the video elsewhere"
+            )
     return output, video
 
 
@@ -112,8 +114,9 @@ def run_propagate(request: PropagateRequest, reporter: Reporter, built: tuple | 
     timings = Timings(runtime.device)
     with timings("open"):
         clip = request.clip
-        source = open_video(request.input, fps=clip.fps, start=clip.start, end=clip.end,
-                            max_seconds=clip.max_seconds, reporter=reporter)
+        source = open_video(
+            request.input, fps=clip.fps, start=clip.start, end=clip.end, max_seconds=clip.max_seconds, reporter=reporter
+        )
         info = source.info
         annotations = load_annotations(request.mask, info, reporter)
     with timings("load"):
@@ -137,7 +140,22 @@ def run_propagate(request: PropagateRequest, reporter: Reporter, built: tuple | 
                 advance(1)
         with timings("finish"):
             outputs.close()
-    objects = sorted({int(i) for labels in [annotations.first, *annotations.later.values()]
-                      for i in np.unique(labels) if i})
-    return PropagateSummary(request.input, annotations.files, output, video, info.num_frames, info.fps, info.width,
-                            info.height, info.start, info.end, objects, propagator.name, settings, timings.rounded())
+    objects = sorted(
+        {int(i) for labels in [annotations.first, *annotations.later.values()] for i in np.unique(labels) if i}
+    )
+    return PropagateSummary(
+        request.input,
+        annotations.files,
+        output,
+        video,
+        info.num_frames,
+        info.fps,
+        info.width,
+        info.height,
+        info.start,
+        info.end,
+        objects,
+        propagator.name,
+        settings,
+        timings.rounded(),
+    )

@@ -64,9 +64,12 @@ class WindowResult:
     mask_fraction: list[float]
 
 
-def read_windows(frames: Iterable[tuple[int, np.ndarray]], spans: list[tuple[int, int]],
-                 preprocess: Callable[[list[np.ndarray]], torch.Tensor], timings: Timings | None = None
-                 ) -> Iterator[Window]:
+def read_windows(
+    frames: Iterable[tuple[int, np.ndarray]],
+    spans: list[tuple[int, int]],
+    preprocess: Callable[[list[np.ndarray]], torch.Tensor],
+    timings: Timings | None = None,
+) -> Iterator[Window]:
     """Group streamed frames into the (overlapping) windows, holding only the frames still needed."""
     timings = timings or Timings()
     frames = timings.timed_iter("decode", frames)
@@ -77,8 +80,10 @@ def read_windows(frames: Iterable[tuple[int, np.ndarray]], spans: list[tuple[int
             try:
                 index, frame = next(frames)
             except StopIteration:
-                raise InputError(f"the video ended after {read} frames although {spans[-1][1]} were announced; "
-                                 "re-encode it (e.g. with ffmpeg) or pass --end") from None
+                raise InputError(
+                    f"the video ended after {read} frames although {spans[-1][1]} were announced; "
+                    "re-encode it (e.g. with ffmpeg) or pass --end"
+                ) from None
             held[index] = frame
             read = index + 1
         chunk = [held[i] for i in range(start, end)]
@@ -151,16 +156,23 @@ class ReferSummary:
     def to_json(self) -> dict[str, Any]:
         queries = []
         for q, text in enumerate(self.texts):
-            queries.append({
-                "index": q,
-                "text": text,
-                "color": COLOR_NAMES[q] if q < len(COLOR_NAMES) else "other",
-                "windows": [
-                    {"start": r.start, "end": r.end, "score": round(r.scores[q], 6), "object_query": r.selected[q],
-                     "mask_fraction": round(r.mask_fraction[q], 6)}
-                    for r in self.results
-                ],
-            })
+            queries.append(
+                {
+                    "index": q,
+                    "text": text,
+                    "color": COLOR_NAMES[q] if q < len(COLOR_NAMES) else "other",
+                    "windows": [
+                        {
+                            "start": r.start,
+                            "end": r.end,
+                            "score": round(r.scores[q], 6),
+                            "object_query": r.selected[q],
+                            "mask_fraction": round(r.mask_fraction[q], 6),
+                        }
+                        for r in self.results
+                    ],
+                }
+            )
         return {
             "command": "refer",
             "input": os.fspath(self.input),
@@ -185,8 +197,10 @@ class ReferSummary:
 
     def human(self) -> str:
         lines = [f"wrote {self.output}" + (f" and masks in {self.masks}" if self.masks else "")]
-        lines += [f"  query {q + 1} ({COLOR_NAMES[q] if q < len(COLOR_NAMES) else 'other'}): {text}"
-                  for q, text in enumerate(self.texts)]
+        lines += [
+            f"  query {q + 1} ({COLOR_NAMES[q] if q < len(COLOR_NAMES) else 'other'}): {text}"
+            for q, text in enumerate(self.texts)
+        ]
         return "\n".join(lines)
 
 
@@ -211,9 +225,17 @@ def check_outputs(request: ReferRequest) -> tuple[list[str], Path, Path | None]:
     return list(request.texts), output, masks_dir
 
 
-def segment_window(model, video: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                   original_size: tuple[int, int], runtime, timings: Timings):
-    """One window: video [T, 3, h, w] and Q queries -> masks [Q, T, H0, W0] uint8 (numpy), scores [Q, N], selected [Q]."""
+def segment_window(
+    model,
+    video: torch.Tensor,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    original_size: tuple[int, int],
+    runtime,
+    timings: Timings,
+):
+    """One window: video [T, 3, h, w] and Q queries -> masks [Q, T, H0, W0] uint8 (numpy), scores [Q, N],
+    selected [Q]."""
     with timings("model"), torch.inference_mode(), runtime.autocast():
         features = model.encode(video.to(runtime.device, non_blocking=True))
         out = model.decode(features, input_ids.to(runtime.device), attention_mask.to(runtime.device))
@@ -238,8 +260,9 @@ def run_refer(request: ReferRequest, reporter, built: tuple | None = None) -> Re
     timings = Timings(runtime.device)
     with timings("open"):
         clip = request.clip
-        source = open_video(request.input, fps=clip.fps, start=clip.start, end=clip.end,
-                            max_seconds=clip.max_seconds, reporter=reporter)
+        source = open_video(
+            request.input, fps=clip.fps, start=clip.start, end=clip.end, max_seconds=clip.max_seconds, reporter=reporter
+        )
     info = source.info
     with timings("load"):
         model, tokenizer = built or build_referrer(request.options, runtime, weights)
@@ -247,14 +270,19 @@ def run_refer(request: ReferRequest, reporter, built: tuple | None = None) -> Re
         input_ids, attention_mask = tokenizer(texts)
     size = model.input_size(info.height, info.width)
     spans = request.windows.spans(info.num_frames)
-    reporter.note(f"{model.name}: {info.num_frames} frames at {size[1]}x{size[0]}, {len(spans)} window(s), "
-                  f"{len(texts)} quer{'y' if len(texts) == 1 else 'ies'} on {runtime.device.type} ({runtime.precision})")
+    reporter.note(
+        f"{model.name}: {info.num_frames} frames at {size[1]}x{size[0]}, {len(spans)} window(s), "
+        f"{len(texts)} quer{'y' if len(texts) == 1 else 'ies'} on {runtime.device.type} ({runtime.precision})"
+    )
 
     results: list[WindowResult] = []
     legend = texts if request.legend else None
     began = time.perf_counter()
-    with reporter.progress("refer", info.num_frames) as advance, contextlib.ExitStack() as outputs, \
-            ThreadPoolExecutor(max_workers=1, thread_name_prefix="rvos-encode") as encoder:
+    with (
+        reporter.progress("refer", info.num_frames) as advance,
+        contextlib.ExitStack() as outputs,
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="rvos-encode") as encoder,
+    ):
         video_out = outputs.enter_context(OverlayVideoWriter(output, info))
         masks_out = None
         if masks_dir:
@@ -274,11 +302,14 @@ def run_refer(request: ReferRequest, reporter, built: tuple | None = None) -> Re
         pending: Future | None = None
         windows = read_windows(source, spans, lambda frames: model.preprocess(frames, size), timings)
         for k, window in enumerate(prefetch(windows)):
-            masks, scores, selected = segment_window(model, window.video, input_ids, attention_mask,
-                                                     (info.height, info.width), runtime, timings)
+            masks, scores, selected = segment_window(
+                model, window.video, input_ids, attention_mask, (info.height, info.width), runtime, timings
+            )
             picked = scores.gather(1, selected[:, None])[:, 0]
             fraction = masks.reshape(len(texts), -1).mean(axis=1)
-            results.append(WindowResult(window.start, window.end, picked.tolist(), selected.tolist(), fraction.tolist()))
+            results.append(
+                WindowResult(window.start, window.end, picked.tolist(), selected.tolist(), fraction.tolist())
+            )
             if pending is not None:
                 pending.result()
             upto = spans[k + 1][0] if k + 1 < len(spans) else window.end
@@ -289,6 +320,21 @@ def run_refer(request: ReferRequest, reporter, built: tuple | None = None) -> Re
             outputs.close()
     seconds = time.perf_counter() - began
     weights_name = weights.name if weights else "given"
-    return ReferSummary(request.input, output, masks_dir, model.name, weights_name, texts, info.num_frames, info.fps,
-                        info.width, info.height, size, request.windows, results, runtime.describe(), seconds,
-                        timings.rounded())
+    return ReferSummary(
+        request.input,
+        output,
+        masks_dir,
+        model.name,
+        weights_name,
+        texts,
+        info.num_frames,
+        info.fps,
+        info.width,
+        info.height,
+        size,
+        request.windows,
+        results,
+        runtime.describe(),
+        seconds,
+        timings.rounded(),
+    )

@@ -21,12 +21,15 @@ class SampleSummary:
         return {"command": "sample", "video": os.fspath(self.video), "mask": os.fspath(self.mask)}
 
     def human(self) -> str:
-        return (f"wrote {self.video} and {self.mask}\nnext: rvos propagate {self.video} --mask {self.mask} "
-                f"-o {self.video.with_suffix('.masks')} --video {self.video.with_suffix('.overlay.mp4')}")
+        return (
+            f"wrote {self.video} and {self.mask}\nnext: rvos propagate {self.video} --mask {self.mask} "
+            f"-o {self.video.with_suffix('.masks')} --video {self.video.with_suffix('.overlay.mp4')}"
+        )
 
 
-def run_sample(output: str | os.PathLike, seconds: float, fps: float, width: int, height: int,
-               audio: bool) -> SampleSummary:
+def run_sample(
+    output: str | os.PathLike, seconds: float, fps: float, width: int, height: int, audio: bool
+) -> SampleSummary:
     """Write OUTPUT (MP4) and OUTPUT's <stem>.mask.png."""
     output = Path(output)
     if output.suffix.lower() != ".mp4":

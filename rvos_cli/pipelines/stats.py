@@ -8,5 +8,7 @@ from typing import Iterable
 
 def summarize(values: Iterable[float], digits: int = 4) -> dict[str, float]:
     values = list(values)
-    return {key: round(value, digits) for key, value in
-            (("median", statistics.median(values)), ("min", min(values)), ("max", max(values)))}
+    return {
+        key: round(value, digits)
+        for key, value in (("median", statistics.median(values)), ("min", min(values)), ("max", max(values)))
+    }

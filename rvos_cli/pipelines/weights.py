@@ -36,14 +36,23 @@ class ModelsSummary:
         return models_table(self.rows)
 
 
-def run_download(names: list[str], all_entries: bool = False, sources: list[Path] | None = None,
-                 offline: bool = False, keep_original: bool = False, cache_dir: Path | None = None,
-                 registry: Path | None = None, reporter=None) -> DownloadSummary:
+def run_download(
+    names: list[str],
+    all_entries: bool = False,
+    sources: list[Path] | None = None,
+    offline: bool = False,
+    keep_original: bool = False,
+    cache_dir: Path | None = None,
+    registry: Path | None = None,
+    reporter=None,
+) -> DownloadSummary:
     """Install the named entries (or all), each followed by the entry holding its tokenizer files."""
     if all_entries == bool(names):
         raise InputError("name the weights to install (e.g. `rvos download mttr-ytvos`) or pass --all, not both")
     if sources and (all_entries or len(names) != 1):
-        raise InputError("--from installs the files of exactly one NAME; run one `rvos download NAME --from FILE` per entry")
+        raise InputError(
+            "--from installs the files of exactly one NAME; run one `rvos download NAME --from FILE` per entry"
+        )
     entries = list(load_registry(registry).values()) if all_entries else [registry_entry(n, registry) for n in names]
     for entry in list(entries):
         if entry.tokenizer and entry.tokenizer not in {e.name for e in entries}:
@@ -51,8 +60,15 @@ def run_download(names: list[str], all_entries: bool = False, sources: list[Path
     interactive = reporter is not None and reporter.interactive
     note = reporter.note if reporter is not None else (lambda message: None)
     results = [
-        install(entry, cache_dir, sources if entry.name in names[:1] else None, offline, keep_original,
-                show_progress=interactive, note=note)
+        install(
+            entry,
+            cache_dir,
+            sources if entry.name in names[:1] else None,
+            offline,
+            keep_original,
+            show_progress=interactive,
+            note=note,
+        )
         for entry in entries
     ]
     return DownloadSummary(results)

@@ -6,7 +6,17 @@ from rvos_cli.video.reader import VideoInfo, VideoSource, open_video
 from rvos_cli.video.writers import BinaryMaskWriter, Mp4Writer, OverlayVideoWriter, PaletteWriter
 
 __all__ = [
-    "DAVIS_PALETTE", "BinaryMaskWriter", "Mp4Writer", "OverlayVideoWriter", "PaletteWriter", "VideoInfo",
-    "VideoSource", "open_video", "overlay_labels", "overlay_masks", "query_color", "read_label_png",
+    "DAVIS_PALETTE",
+    "BinaryMaskWriter",
+    "Mp4Writer",
+    "OverlayVideoWriter",
+    "PaletteWriter",
+    "VideoInfo",
+    "VideoSource",
+    "open_video",
+    "overlay_labels",
+    "overlay_masks",
+    "query_color",
+    "read_label_png",
     "write_palette_png",
 ]

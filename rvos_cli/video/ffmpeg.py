@@ -17,14 +17,20 @@ def ffmpeg_exe() -> str:
 
         return imageio_ffmpeg.get_ffmpeg_exe()
     except (ImportError, RuntimeError) as exc:
-        raise RvosError(f"ffmpeg is not available ({exc}); "
-                        "reinstall imageio-ffmpeg with `pip install imageio-ffmpeg`") from None
+        raise RvosError(
+            f"ffmpeg is not available ({exc}); reinstall imageio-ffmpeg with `pip install imageio-ffmpeg`"
+        ) from None
 
 
 def probe(path: str | os.PathLike) -> str:
     """ffmpeg's description of a file's streams (what `ffmpeg -i FILE` prints)."""
-    result = subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", os.fspath(path)],
-                            stdin=subprocess.DEVNULL, capture_output=True, text=True, errors="replace")
+    result = subprocess.run(
+        [ffmpeg_exe(), "-hide_banner", "-i", os.fspath(path)],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        errors="replace",
+    )
     return result.stderr
 
 

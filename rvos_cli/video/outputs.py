@@ -18,8 +18,9 @@ def check_output(target: str | os.PathLike, inputs: list[str | os.PathLike], fla
             raise InputError(f"{flag} {target} would overwrite the input {source}; choose another output path")
         # Frames and masks are read from input folders (a frames dir, a mask folder, eval's PNGs).
         if source in target.parents and target.suffix.lower() in FRAME_EXTENSIONS and target.is_file():
-            raise InputError(f"{flag} {target} would overwrite an image of the input folder {source}; "
-                             "choose another output path")
+            raise InputError(
+                f"{flag} {target} would overwrite an image of the input folder {source}; choose another output path"
+            )
     parent = target.parent
     if not parent.is_dir():
         raise InputError(f"{flag} {target}: folder {parent} does not exist; create it or choose another output path")
@@ -37,5 +38,6 @@ def check_replaceable_dir(target: Path, flag: str) -> None:
     for root, _, files in os.walk(target):
         for name in files:
             if not name.lower().endswith(".png"):
-                raise InputError(f"{flag} {target} already holds other files ({Path(root, name)}); "
-                                 "choose a new or empty folder")
+                raise InputError(
+                    f"{flag} {target} already holds other files ({Path(root, name)}); choose a new or empty folder"
+                )

@@ -10,8 +10,16 @@ import numpy as np
 from rvos_cli.video.palette import DAVIS_PALETTE
 
 # Referring queries: 1 blue, 2 red, then further colours far from those and from each other.
-QUERY_COLORS = [(0, 0, 255), (255, 0, 0), (0, 200, 0), (255, 200, 0), (200, 0, 255),
-                (0, 220, 220), (255, 110, 0), (255, 0, 150)]
+QUERY_COLORS = [
+    (0, 0, 255),
+    (255, 0, 0),
+    (0, 200, 0),
+    (255, 200, 0),
+    (200, 0, 255),
+    (0, 220, 220),
+    (255, 110, 0),
+    (255, 0, 150),
+]
 
 
 def query_color(index: int) -> tuple[int, int, int]:
@@ -50,8 +58,9 @@ def overlay_labels(frame: np.ndarray, labels: np.ndarray, alpha: float = 0.6) ->
     return np.clip(out + 0.5, 0, 255).astype(np.uint8)
 
 
-def overlay_masks(frame: np.ndarray, masks: np.ndarray, alpha: float = 0.6,
-                  legend: list[str] | None = None) -> np.ndarray:
+def overlay_masks(
+    frame: np.ndarray, masks: np.ndarray, alpha: float = 0.6, legend: list[str] | None = None
+) -> np.ndarray:
     """frame [H, W, 3] uint8 RGB, masks [Q, H, W] 0/1 -> [H, W, 3] uint8; query q in query_color(q).
 
     `legend`: one text per query, written in its colour on a dark band at the top of the frame.
@@ -75,5 +84,13 @@ def _draw_legend(image: np.ndarray, texts: list[str], colors) -> None:
     image[:band] = (image[:band] * 0.4).astype(np.uint8)
     for row, (text, color) in enumerate(zip(texts, colors)):
         origin = (6, 4 + line * (row + 1) - int(6 * scale))
-        cv2.putText(image, text, origin, cv2.FONT_HERSHEY_SIMPLEX, 0.7 * scale, tuple(int(c) for c in color),
-                    max(1, int(round(2 * scale))), cv2.LINE_AA)
+        cv2.putText(
+            image,
+            text,
+            origin,
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.7 * scale,
+            tuple(int(c) for c in color),
+            max(1, int(round(2 * scale))),
+            cv2.LINE_AA,
+        )

@@ -48,8 +48,13 @@ def encode_palette_png(labels: np.ndarray, palette: np.ndarray = DAVIS_PALETTE) 
     height, width = labels.shape
     header = struct.pack(">IIBBBBB", width, height, 8, 3, 0, 0, 0)
     rows = np.concatenate([np.zeros((height, 1), np.uint8), labels], axis=1)  # filter byte 0 per row
-    return (PNG_SIGNATURE + _chunk(b"IHDR", header) + _chunk(b"PLTE", palette.astype(np.uint8).tobytes())
-            + _chunk(b"IDAT", zlib.compress(rows.tobytes(), 6)) + _chunk(b"IEND", b""))
+    return (
+        PNG_SIGNATURE
+        + _chunk(b"IHDR", header)
+        + _chunk(b"PLTE", palette.astype(np.uint8).tobytes())
+        + _chunk(b"IDAT", zlib.compress(rows.tobytes(), 6))
+        + _chunk(b"IEND", b"")
+    )
 
 
 def write_palette_png(path: str | os.PathLike, labels: np.ndarray) -> None:
@@ -62,8 +67,8 @@ def _png_header_and_palette(data: bytes) -> tuple[int | None, np.ndarray | None]
         return None, None
     colour_type, palette, offset = None, None, len(PNG_SIGNATURE)
     while offset + 8 <= len(data):
-        length, kind = struct.unpack(">I4s", data[offset:offset + 8])
-        body = data[offset + 8:offset + 8 + length]
+        length, kind = struct.unpack(">I4s", data[offset : offset + 8])
+        body = data[offset + 8 : offset + 8 + length]
         if kind == b"IHDR":
             colour_type = body[9]
         elif kind == b"PLTE":
@@ -83,8 +88,9 @@ def _colours_to_ids(rgb: np.ndarray, palette: np.ndarray, path: Path) -> np.ndar
     pixel_keys = key(rgb)
     positions = np.clip(np.searchsorted(sorted_keys, pixel_keys), 0, len(sorted_keys) - 1)
     if not np.all(sorted_keys[positions] == pixel_keys):
-        raise InputError(f"mask {path} has colours that are not in its palette; "
-                         "save it as a palette or grayscale PNG of object ids")
+        raise InputError(
+            f"mask {path} has colours that are not in its palette; save it as a palette or grayscale PNG of object ids"
+        )
     return order[positions]
 
 
@@ -100,8 +106,10 @@ def read_label_png(path: str | os.PathLike) -> np.ndarray:
     except OSError as exc:
         raise InputError(f"cannot read mask {path}: {exc.strerror or exc}; pass an existing PNG") from None
     if data.startswith(JPEG_SIGNATURE):
-        raise InputError(f"mask {path} is a JPEG, whose lossy compression invents object ids along every edge; "
-                         "save the mask as a PNG (palette or grayscale)")
+        raise InputError(
+            f"mask {path} is a JPEG, whose lossy compression invents object ids along every edge; "
+            "save the mask as a PNG (palette or grayscale)"
+        )
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     if image is None:
         raise InputError(f"mask {path} is not an image OpenCV can read; pass a palette or grayscale PNG")

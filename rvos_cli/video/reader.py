@@ -104,8 +104,10 @@ def _check_unique_stems(files: list[Path]) -> None:
     for file in files:
         other = seen.setdefault(file.stem, file)
         if other is not file:
-            raise InputError(f"frames {other.name} and {file.name} in {file.parent} share the name {file.stem!r} "
-                             "that their masks would get; rename or remove one")
+            raise InputError(
+                f"frames {other.name} and {file.name} in {file.parent} share the name {file.stem!r} "
+                "that their masks would get; rename or remove one"
+            )
 
 
 class VideoSource:
@@ -138,12 +140,23 @@ class VideoFileSource(VideoSource):
         _check_size(first_frame, path)
         if more and span.limited_by_max_seconds and reporter is not None:
             total = f"{declared / video_fps:.2f} s" if declared > 0 else "longer"
-            reporter.warn(f"kept {format_time(span.first / video_fps)}-{format_time((span.first + kept) / video_fps)} "
-                          f"({kept / video_fps:.2f} s) of the {total} video; use --max-seconds 0 or --end to keep more")
+            reporter.warn(
+                f"kept {format_time(span.first / video_fps)}-{format_time((span.first + kept) / video_fps)} "
+                f"({kept / video_fps:.2f} s) of the {total} video; use --max-seconds 0 or --end to keep more"
+            )
         height, width = first_frame.shape[:2]
-        self.info = VideoInfo(path=path, is_frames_dir=False, fps=video_fps, width=width, height=height,
-                              num_frames=kept, start=span.first / video_fps, end=(span.first + kept) / video_fps,
-                              names=[f"{i:05d}" for i in range(kept)], has_audio=has_audio(path))
+        self.info = VideoInfo(
+            path=path,
+            is_frames_dir=False,
+            fps=video_fps,
+            width=width,
+            height=height,
+            num_frames=kept,
+            start=span.first / video_fps,
+            end=(span.first + kept) / video_fps,
+            names=[f"{i:05d}" for i in range(kept)],
+            has_audio=has_audio(path),
+        )
         self._first = span.first
 
     @staticmethod
@@ -153,8 +166,10 @@ class VideoFileSource(VideoSource):
             kinds = stream_kinds(path)
             if kinds and "Video" not in kinds:
                 raise InputError(f"{path} has no video stream (zero frames); pass a video file with pictures")
-            raise InputError(f"cannot decode {path}: not a video OpenCV can read, or a truncated file; "
-                             "check the file or re-encode it to H.264 MP4")
+            raise InputError(
+                f"cannot decode {path}: not a video OpenCV can read, or a truncated file; "
+                "check the file or re-encode it to H.264 MP4"
+            )
         capture.set(cv2.CAP_PROP_ORIENTATION_AUTO, 1)  # phone videos: apply the rotation metadata
         return capture
 
@@ -167,20 +182,26 @@ class VideoFileSource(VideoSource):
         ok, first_frame = capture.read() if skipped == span.first else (False, None)
         if not ok and skipped == 0:
             if declared > 0:
-                raise InputError(f"{path} is truncated or corrupted: none of its {declared} frames decode; "
-                                 "use a complete copy or re-encode it")
+                raise InputError(
+                    f"{path} is truncated or corrupted: none of its {declared} frames decode; "
+                    "use a complete copy or re-encode it"
+                )
             raise InputError(f"{path} has no frames OpenCV can decode (zero frames); check the file or re-encode it")
         if not ok:
-            raise InputError(f"--start {span.first / fps:.3f} s is after the end of {path} "
-                             f"({skipped / fps:.3f} s); choose an earlier --start")
+            raise InputError(
+                f"--start {span.first / fps:.3f} s is after the end of {path} "
+                f"({skipped / fps:.3f} s); choose an earlier --start"
+            )
         kept = 1
         while (span.stop is None or span.first + kept < span.stop) and capture.grab():
             kept += 1
         if span.stop is not None and span.first + kept == span.stop:
             return first_frame, kept, capture.grab()
         if declared > (span.first + kept) * (1 + FRAME_COUNT_SLACK) + 1:
-            raise InputError(f"{path} is truncated or corrupted: only {span.first + kept} of its {declared} "
-                             "frames decode; use a complete copy or re-encode it")
+            raise InputError(
+                f"{path} is truncated or corrupted: only {span.first + kept} of its {declared} "
+                "frames decode; use a complete copy or re-encode it"
+            )
         return first_frame, kept, False
 
     def _frames(self) -> Iterator[np.ndarray]:
@@ -191,8 +212,9 @@ class VideoFileSource(VideoSource):
             for index in range(self.info.num_frames):
                 ok, frame = capture.read()
                 if not ok:
-                    raise InputError(f"{self.info.path} stopped decoding at frame {index}; "
-                                     "check the file or re-encode it")
+                    raise InputError(
+                        f"{self.info.path} stopped decoding at frame {index}; check the file or re-encode it"
+                    )
                 yield to_rgb(frame)
         finally:
             capture.release()
@@ -200,30 +222,46 @@ class VideoFileSource(VideoSource):
 
 class FramesDirSource(VideoSource):
     def __init__(self, path: Path, fps: float | None, trim: Trim, reporter=None):
-        files = sorted((p for p in path.iterdir() if p.suffix.lower() in FRAME_EXTENSIONS and p.is_file()),
-                       key=lambda p: natural_key(p.name))
+        files = sorted(
+            (p for p in path.iterdir() if p.suffix.lower() in FRAME_EXTENSIONS and p.is_file()),
+            key=lambda p: natural_key(p.name),
+        )
         if not files:
-            raise InputError(f"frames directory {path} has no .jpg, .jpeg or .png files; "
-                             "put the frames there or pass a video file")
+            raise InputError(
+                f"frames directory {path} has no .jpg, .jpeg or .png files; put the frames there or pass a video file"
+            )
         fps = fps or DEFAULT_FRAMES_FPS
         span = trim.span(fps)
         if span.first >= len(files):
-            raise InputError(f"--start {span.first / fps:.3f} s is after the end of {path} "
-                             f"({len(files)} frames at {fps:g} fps = {len(files) / fps:.3f} s); "
-                             "choose an earlier --start")
-        kept = files[span.first:span.stop]
+            raise InputError(
+                f"--start {span.first / fps:.3f} s is after the end of {path} "
+                f"({len(files)} frames at {fps:g} fps = {len(files) / fps:.3f} s); "
+                "choose an earlier --start"
+            )
+        kept = files[span.first : span.stop]
         if span.limited_by_max_seconds and span.stop < len(files) and reporter is not None:
-            reporter.warn(f"kept frames {span.first}-{span.first + len(kept) - 1} "
-                          f"({len(kept) / fps:.2f} s at {fps:g} fps) "
-                          f"of {len(files)}; use --max-seconds 0 or --end to keep more")
+            reporter.warn(
+                f"kept frames {span.first}-{span.first + len(kept) - 1} "
+                f"({len(kept) / fps:.2f} s at {fps:g} fps) "
+                f"of {len(files)}; use --max-seconds 0 or --end to keep more"
+            )
         _check_unique_stems(kept)
         first_frame = self._read(kept[0])
         _check_size(first_frame, kept[0])
         height, width = first_frame.shape[:2]
         self.files = kept
-        self.info = VideoInfo(path=path, is_frames_dir=True, fps=fps, width=width, height=height,
-                              num_frames=len(kept), start=span.first / fps, end=(span.first + len(kept)) / fps,
-                              names=[p.stem for p in kept], has_audio=False)
+        self.info = VideoInfo(
+            path=path,
+            is_frames_dir=True,
+            fps=fps,
+            width=width,
+            height=height,
+            num_frames=len(kept),
+            start=span.first / fps,
+            end=(span.first + len(kept)) / fps,
+            names=[p.stem for p in kept],
+            has_audio=False,
+        )
 
     @staticmethod
     def _read(path: Path) -> np.ndarray:
@@ -237,13 +275,21 @@ class FramesDirSource(VideoSource):
         for file in self.files:
             frame = self._read(file)
             if frame.shape[:2] != (self.info.height, self.info.width):
-                raise InputError(f"frame {file} is {frame.shape[1]}x{frame.shape[0]} but the first frame is "
-                                 f"{self.info.width}x{self.info.height}; all frames must have one size")
+                raise InputError(
+                    f"frame {file} is {frame.shape[1]}x{frame.shape[0]} but the first frame is "
+                    f"{self.info.width}x{self.info.height}; all frames must have one size"
+                )
             yield frame
 
 
-def open_video(path: str | os.PathLike, fps: float | None = None, start: str | float | None = None,
-               end: str | float | None = None, max_seconds: float = 10.0, reporter=None) -> VideoSource:
+def open_video(
+    path: str | os.PathLike,
+    fps: float | None = None,
+    start: str | float | None = None,
+    end: str | float | None = None,
+    max_seconds: float = 10.0,
+    reporter=None,
+) -> VideoSource:
     """Open a video file or a frames directory and fix the kept span.
 
     start/end: seconds or `[hh:]mm:ss[.ms]`; without `end` at most `max_seconds` are kept (0 = all).

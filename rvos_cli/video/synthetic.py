@@ -35,6 +35,7 @@ def default_shapes(vanishing: bool = False) -> list[Shape]:
 
     With `vanishing`, the box leaves through the right edge in the middle of the clip and comes back.
     """
+
     def disc(t):
         return 0.3 + 0.2 * math.sin(2 * math.pi * t), 0.35 + 0.05 * math.cos(2 * math.pi * t)
 
@@ -43,8 +44,7 @@ def default_shapes(vanishing: bool = False) -> list[Shape]:
             return 0.55 + 0.75 * math.sin(math.pi * t), 0.65
         return 0.65 + 0.12 * math.cos(2 * math.pi * t), 0.6 + 0.15 * math.sin(2 * math.pi * t)
 
-    return [Shape(1, (235, 190, 60), "disc", (0.13, 0.13), disc),
-            Shape(2, (70, 150, 235), "box", (0.11, 0.16), box)]
+    return [Shape(1, (235, 190, 60), "disc", (0.13, 0.13), disc), Shape(2, (70, 150, 235), "box", (0.11, 0.16), box)]
 
 
 def _texture(height: int, width: int, rng: np.random.Generator, cells: int) -> np.ndarray:
@@ -54,8 +54,9 @@ def _texture(height: int, width: int, rng: np.random.Generator, cells: int) -> n
     return np.clip(smooth + rng.normal(0, 0.15, (height, width)).astype(np.float32), -1, 1)
 
 
-def synthetic_clip(num_frames: int = 72, width: int = 320, height: int = 240, seed: int = 0,
-                   vanishing: bool = False, cycle: int = 72) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+def synthetic_clip(
+    num_frames: int = 72, width: int = 320, height: int = 240, seed: int = 0, vanishing: bool = False, cycle: int = 72
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Yield (frame [H, W, 3] uint8 RGB, labels [H, W] uint8 with ids 1 and 2) for each frame.
 
     The shapes complete one loop of their paths every `cycle` frames, whatever the clip's length.
@@ -79,8 +80,9 @@ def synthetic_clip(num_frames: int = 72, width: int = 320, height: int = 240, se
             else:
                 inside = (np.abs(xs - cx) <= rx) & (np.abs(ys - cy) <= ry)
             # The pattern is sampled in object coordinates so it travels with the object.
-            shifted = cv2.remap(pattern, xs - (cx - width / 2), ys - (cy - height / 2), cv2.INTER_LINEAR,
-                                borderMode=cv2.BORDER_REFLECT)
+            shifted = cv2.remap(
+                pattern, xs - (cx - width / 2), ys - (cy - height / 2), cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT
+            )
             colour = np.float32(shape.color) * (0.75 + 0.35 * shifted[..., None])
             frame[inside] = colour[inside]
             labels[inside] = shape.object_id
@@ -93,8 +95,15 @@ def mask_path_for(video: str | os.PathLike) -> Path:
     return video.with_name(video.stem + ".mask.png")
 
 
-def write_sample(path: str | os.PathLike, seconds: float = 3.0, fps: float = 24.0, width: int = 320,
-                 height: int = 240, audio: bool = True, seed: int = 0) -> Path:
+def write_sample(
+    path: str | os.PathLike,
+    seconds: float = 3.0,
+    fps: float = 24.0,
+    width: int = 320,
+    height: int = 240,
+    audio: bool = True,
+    seed: int = 0,
+) -> Path:
     """Write the synthetic clip as an MP4 (with a quiet 440 Hz tone if `audio`) and its first-frame
     mask next to it; returns the mask's path. Both files appear only when complete."""
     num_frames = max(2, round(seconds * fps))

@@ -39,21 +39,51 @@ class Mp4Writer:
     def _command(self, tmp: Path) -> list[str]:
         height, width = self.size
         rate = str(Fraction(self.fps).limit_denominator(1001))
-        command = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y",
-                   "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-r", rate, "-i", "-"]
+        command = [
+            ffmpeg_exe(),
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "rgb24",
+            "-s",
+            f"{width}x{height}",
+            "-r",
+            rate,
+            "-i",
+            "-",
+        ]
         if self.audio:
             command += self.audio
-        command += ["-map", "0:v:0", "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2",
-                    "-c:v", "libx264", "-preset", "veryfast", "-crf", "18", "-pix_fmt", "yuv420p", "-r", rate]
+        command += [
+            "-map",
+            "0:v:0",
+            "-vf",
+            "pad=ceil(iw/2)*2:ceil(ih/2)*2",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-crf",
+            "18",
+            "-pix_fmt",
+            "yuv420p",
+            "-r",
+            rate,
+        ]
         if self.audio:
             command += ["-map", "1:a:0?", "-c:a", "aac", "-b:a", "128k"]
         return command + ["-movflags", "+faststart", "-f", "mp4", os.fspath(tmp)]
 
-    def __enter__(self) -> "Mp4Writer":
+    def __enter__(self) -> Mp4Writer:
         tmp = self._stack.enter_context(atomic_file(self.path))
         self._log = self._stack.enter_context(tempfile.TemporaryFile())
-        self._process = subprocess.Popen(self._command(tmp), stdin=subprocess.PIPE,
-                                         stdout=subprocess.DEVNULL, stderr=self._log)
+        self._process = subprocess.Popen(
+            self._command(tmp), stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._log
+        )
         self._stack.callback(self._kill)
         return self
 

@@ -17,8 +17,9 @@ from rvos_cli.atomic import atomic_file
 from rvos_cli.models.registry import checked_state, model_spec
 
 
-def convert_checkpoint(src: str | os.PathLike, dst: str | os.PathLike, model: str,
-                       metadata: dict[str, str] | None = None) -> int:
+def convert_checkpoint(
+    src: str | os.PathLike, dst: str | os.PathLike, model: str, metadata: dict[str, str] | None = None
+) -> int:
     """Write the checked tensors of checkpoint `src` of `model` to safetensors file `dst`; return how many.
 
     Only what the model loads is written: legacy buffers and aliased copies are left out, and

@@ -27,7 +27,13 @@ def byte_progress(description: str, enabled: bool) -> Iterator[Update]:
     if not enabled:
         yield lambda completed, total: None
         return
-    columns = [TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn()]
+    columns = [
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+    ]
     with Progress(*columns, console=stderr, transient=True) as bar:
         task = bar.add_task(description, total=None)
         yield lambda completed, total: bar.update(task, completed=completed, total=total)

@@ -109,10 +109,10 @@ def _download(url: str, file: WeightsFile, part: Path, show_progress: bool) -> t
     """Fill `part` from one mirror; return the (size, sha256) the bytes must have."""
     size, sha256 = file.size, file.sha256
     if url.startswith("gdrive://"):
-        _gdrive(url[len("gdrive://"):], part, quiet=not show_progress)
+        _gdrive(url[len("gdrive://") :], part, quiet=not show_progress)
         return size, sha256
     if url.startswith("modelscope://"):
-        url, listed = _modelscope(url[len("modelscope://"):], need_listing=sha256 is None)
+        url, listed = _modelscope(url[len("modelscope://") :], need_listing=sha256 is None)
         size, sha256 = size or listed.get("Size"), sha256 or listed.get("Sha256")
     with byte_progress(file.path, show_progress) as update:
         _stream(url, part, size, update)
@@ -191,7 +191,7 @@ def _modelscope(ref: str, need_listing: bool) -> tuple[str, dict[str, Any]]:
     if not need_listing:
         return url, {}
     listing = _get_json(f"{base}/files?Revision=master&Recursive=true")
-    for row in ((listing.get("Data") or {}).get("Files") or []):
+    for row in (listing.get("Data") or {}).get("Files") or []:
         if row.get("Path") == path and row.get("Sha256"):
             return url, {"Sha256": str(row["Sha256"]).lower(), "Size": row.get("Size")}
     raise MirrorError(f"the ModelScope listing of {namespace}/{name} has no checksum for {path}")
@@ -200,7 +200,9 @@ def _modelscope(ref: str, need_listing: bool) -> tuple[str, dict[str, Any]]:
 def _get_json(url: str) -> dict[str, Any]:
     timeout = settings.current().timeout
     try:
-        with urllib.request.urlopen(urllib.request.Request(url, headers={"User-Agent": USER_AGENT}), timeout=timeout) as r:
+        with urllib.request.urlopen(
+            urllib.request.Request(url, headers={"User-Agent": USER_AGENT}), timeout=timeout
+        ) as r:
             return json.loads(r.read().decode("utf-8"))
     except urllib.error.HTTPError as exc:
         raise MirrorError(f"listing {url}: HTTP {exc.code}") from None
@@ -222,14 +224,16 @@ def _gdrive(ref: str, part: Path, quiet: bool) -> None:
         file_id = _gdrive_folder_file(gdown, ref) if ref.startswith("folders/") else ref
         output = gdown.download(id=file_id, output=str(staging), quiet=quiet, resume=True)
     except Exception as exc:  # gdown raises its own types, and requests' ones
-        raise MirrorError(f"Google Drive: {str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}") from None
+        raise MirrorError(
+            f"Google Drive: {str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}"
+        ) from None
     if not output or not staging.is_file():
         raise MirrorError("Google Drive refused the download (quota exceeded or not shared)")
     os.replace(staging, part)
 
 
 def _gdrive_folder_file(gdown, ref: str) -> str:
-    folder_id, _, inner = ref[len("folders/"):].partition("/")
+    folder_id, _, inner = ref[len("folders/") :].partition("/")
     for item in gdown.download_folder(id=folder_id, skip_download=True, quiet=True) or []:
         if item.path == inner or item.path.endswith("/" + inner):
             return item.id

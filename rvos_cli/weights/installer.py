@@ -67,8 +67,14 @@ def _require_local(entry: WeightsEntry, local: dict[str, Path], reusable: set[st
         )
 
 
-def _install_files(entry: WeightsEntry, folder: Path, local: dict[str, Path], reusable: set[str], keep_original: bool,
-                   show_progress: bool) -> dict[str, Any]:
+def _install_files(
+    entry: WeightsEntry,
+    folder: Path,
+    local: dict[str, Path],
+    reusable: set[str],
+    keep_original: bool,
+    show_progress: bool,
+) -> dict[str, Any]:
     folder.mkdir(parents=True, exist_ok=True)
     try:
         files, sources = {}, {}
@@ -106,8 +112,9 @@ def _convert(entry: WeightsEntry, folder: Path, keep_original: bool, files: dict
 
     original = entry.checkpoint.path
     try:
-        convert_checkpoint(folder / original, folder / CONVERTED, entry.model,
-                           metadata={"rvos_entry": entry.name, "source": original})
+        convert_checkpoint(
+            folder / original, folder / CONVERTED, entry.model, metadata={"rvos_entry": entry.name, "source": original}
+        )
     except BaseException:
         # A file that is not this model's checkpoint will never become one: do not keep it.
         (folder / original).unlink(missing_ok=True)

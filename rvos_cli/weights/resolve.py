@@ -19,7 +19,8 @@ class ResolvedWeights:
     """The weights of one run.
 
     source: the file to load (or, for random weights, the state dict itself). entry: the registry
-    entry they come from (None for a file given with --checkpoint alone). defaults: the entry's option values (e.g. RDE-VOS `mem_every`).
+    entry they come from (None for a file given with --checkpoint alone). defaults: the entry's option
+    values (e.g. RDE-VOS `mem_every`).
     tokenizer: the folder with the tokenizer files, for text models (None otherwise).
     """
 
@@ -38,8 +39,11 @@ class ResolvedWeights:
 
 def installed_weights(model: str, cache_dir: str | os.PathLike | None = None) -> list[str]:
     """Names of the registry's installed weights for `model`, in registry order."""
-    return [name for name, entry in load_registry().items()
-            if entry.model == model and installed_record(name, cache_dir) is not None]
+    return [
+        name
+        for name, entry in load_registry().items()
+        if entry.model == model and installed_record(name, cache_dir) is not None
+    ]
 
 
 def default_weights(model: str, cache_dir: str | os.PathLike | None = None) -> str:
@@ -58,8 +62,10 @@ def model_entry(name: str, model: str) -> WeightsEntry:
     entry = registry_entry(name)
     if entry.model != model:
         same = [n for n, e in load_registry().items() if e.model == model]
-        raise InputError(f"weights '{name}' are for model {entry.model}, not {model}; "
-                         f"use one of: {', '.join(same) or 'none known'} (see `rvos models`)")
+        raise InputError(
+            f"weights '{name}' are for model {entry.model}, not {model}; "
+            f"use one of: {', '.join(same) or 'none known'} (see `rvos models`)"
+        )
     return entry
 
 
@@ -96,15 +102,18 @@ def resolve_weights(
     return ResolvedWeights(model, path, entry, dict(entry.defaults) if entry else {}, folder)
 
 
-def _tokenizer_folder(entry: WeightsEntry | None, given: str | os.PathLike | None, fallback: str,
-                      cache_dir: str | os.PathLike | None) -> Path:
+def _tokenizer_folder(
+    entry: WeightsEntry | None, given: str | os.PathLike | None, fallback: str, cache_dir: str | os.PathLike | None
+) -> Path:
     """--tokenizer, else the entry's own tokenizer files, else those of the entry it names, else `fallback`'s."""
     if given is not None:
         folder = Path(given)
         missing = [name for name in TOKENIZER_FILES if not (folder / name).is_file()]
         if missing:
-            raise InputError(f"--tokenizer {folder} lacks {', '.join(missing)}; pass a folder with vocab.json and "
-                             f"merges.txt (roberta-base), or run `rvos download {fallback}`")
+            raise InputError(
+                f"--tokenizer {folder} lacks {', '.join(missing)}; pass a folder with vocab.json and "
+                f"merges.txt (roberta-base), or run `rvos download {fallback}`"
+            )
         return folder
     if entry is not None and entry.has_tokenizer:
         return locate_entry_dir(entry.name, cache_dir)
@@ -114,5 +123,5 @@ def _tokenizer_folder(entry: WeightsEntry | None, given: str | os.PathLike | Non
     except MissingWeightsError:
         raise MissingWeightsError(
             f"the text encoder needs the tokenizer files of '{name}': run `rvos download {name}`, "
-            "or pass --tokenizer DIR (a folder with vocab.json and merges.txt)") from None
-
+            "or pass --tokenizer DIR (a folder with vocab.json and merges.txt)"
+        ) from None

@@ -28,15 +28,22 @@ class Attention(nn.Module):
     def forward(self, query, key, value, key_padding_mask=None):
         w_q, w_k, w_v = self.in_proj_weight.chunk(3)
         b_q, b_k, b_v = self.in_proj_bias.chunk(3)
-        q, k, v = (self.split_heads(F.linear(x, w, b)) for x, w, b in ((query, w_q, b_q), (key, w_k, b_k), (value, w_v, b_v)))
+        q, k, v = (
+            self.split_heads(F.linear(x, w, b)) for x, w, b in ((query, w_q, b_q), (key, w_k, b_k), (value, w_v, b_v))
+        )
         mask = None if key_padding_mask is None else ~key_padding_mask[:, None, None, :]
         batch, heads, length, _ = q.shape
         step = max(1, ATTENTION_CHUNK_ELEMENTS // (batch * heads * k.shape[2]))
         if length <= step:
             x = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
         else:  # long queries against a few keys (pixels to words): bound the score matrix
-            x = torch.cat([F.scaled_dot_product_attention(q[:, :, i:i + step], k, v, attn_mask=mask)
-                           for i in range(0, length, step)], dim=2)
+            x = torch.cat(
+                [
+                    F.scaled_dot_product_attention(q[:, :, i : i + step], k, v, attn_mask=mask)
+                    for i in range(0, length, step)
+                ],
+                dim=2,
+            )
         return self.out_proj(x.transpose(1, 2).flatten(2))
 
     def split_heads(self, x: torch.Tensor) -> torch.Tensor:

@@ -92,8 +92,17 @@ class DeformableTransformerDecoder(nn.Module):
         super().__init__()
         self.layers = nn.ModuleList(DeformableTransformerDecoderLayer(**layer_args) for _ in range(num_layers))
 
-    def forward(self, tgt, reference_points, memory, spatial_shapes, valid_ratios, query_pos,
-                padding_mask=None, bbox_embed: nn.ModuleList | None = None):
+    def forward(
+        self,
+        tgt,
+        reference_points,
+        memory,
+        spatial_shapes,
+        valid_ratios,
+        query_pos,
+        padding_mask=None,
+        bbox_embed: nn.ModuleList | None = None,
+    ):
         """Returns hs [L, N, Q, C] and the references after each layer [L, N, Q, 4] (or 2).
 
         With `bbox_embed`, each layer refines the reference: the first turns the (x, y) point
@@ -102,7 +111,9 @@ class DeformableTransformerDecoder(nn.Module):
         outputs, references = [], []
         for i, layer in enumerate(self.layers):
             scale = valid_ratios if reference_points.shape[-1] == 2 else torch.cat([valid_ratios, valid_ratios], -1)
-            tgt = layer(tgt, query_pos, reference_points[:, :, None] * scale[:, None], memory, spatial_shapes, padding_mask)
+            tgt = layer(
+                tgt, query_pos, reference_points[:, :, None] * scale[:, None], memory, spatial_shapes, padding_mask
+            )
             if bbox_embed is not None:
                 delta = bbox_embed[i](tgt)
                 if reference_points.shape[-1] == 4:
@@ -125,8 +136,17 @@ class DeformableTransformer(nn.Module):
     Out: a DeformableOutput.
     """
 
-    def __init__(self, d_model: int = 256, nhead: int = 8, num_encoder_layers: int = 6, num_decoder_layers: int = 6,
-                 dim_feedforward: int = 1024, num_feature_levels: int = 4, dec_n_points: int = 4, enc_n_points: int = 4):
+    def __init__(
+        self,
+        d_model: int = 256,
+        nhead: int = 8,
+        num_encoder_layers: int = 6,
+        num_decoder_layers: int = 6,
+        dim_feedforward: int = 1024,
+        num_feature_levels: int = 4,
+        dec_n_points: int = 4,
+        enc_n_points: int = 4,
+    ):
         super().__init__()
         self.d_model = d_model
         self.level_embed = nn.Parameter(torch.empty(num_feature_levels, d_model))
@@ -139,8 +159,9 @@ class DeformableTransformer(nn.Module):
         n = srcs[0].shape[0]
         spatial_shapes = [tuple(src.shape[-2:]) for src in srcs]
         src_flatten = torch.cat([src.flatten(2).transpose(1, 2) for src in srcs], 1)  # [N, S, C]
-        pos_flatten = torch.cat([pos.flatten(2).transpose(1, 2) + self.level_embed[i].to(pos.dtype)
-                                 for i, pos in enumerate(pos_embeds)], 1)
+        pos_flatten = torch.cat(
+            [pos.flatten(2).transpose(1, 2) + self.level_embed[i].to(pos.dtype) for i, pos in enumerate(pos_embeds)], 1
+        )
         if masks is None:
             padding_mask = None
             valid_ratios = src_flatten.new_ones(n, len(srcs), 2)
@@ -152,8 +173,9 @@ class DeformableTransformer(nn.Module):
 
         query_pos = query_pos.to(memory.dtype).expand(n, -1, -1)
         init_reference = self.reference_points(query_pos).sigmoid()
-        hs, inter_references = self.decoder(tgt, init_reference, memory, spatial_shapes, valid_ratios, query_pos,
-                                            padding_mask, bbox_embed)
+        hs, inter_references = self.decoder(
+            tgt, init_reference, memory, spatial_shapes, valid_ratios, query_pos, padding_mask, bbox_embed
+        )
         levels = memory.split([h * w for h, w in spatial_shapes], dim=1)
         memory = [m.transpose(1, 2).unflatten(2, shape) for m, shape in zip(levels, spatial_shapes)]
         return DeformableOutput(memory, hs, init_reference, inter_references)

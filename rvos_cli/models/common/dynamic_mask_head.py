@@ -43,7 +43,10 @@ def relative_coordinates(centers: torch.Tensor, size: tuple[int, int], stride: i
 
 
 def dynamic_mask_head(
-    mask_features: torch.Tensor, params: torch.Tensor, rel_coords: torch.Tensor | None, channels: int = 8,
+    mask_features: torch.Tensor,
+    params: torch.Tensor,
+    rel_coords: torch.Tensor | None,
+    channels: int = 8,
     num_layers: int = 3,
 ) -> torch.Tensor:
     """Per-query mask logits from the shared mask features.

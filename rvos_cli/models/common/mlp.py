@@ -32,5 +32,5 @@ def feed_forward(x: torch.Tensor, linear1: nn.Linear, linear2: nn.Linear) -> tor
     step = max(1, FFN_CHUNK_ELEMENTS // linear1.out_features)
     if rows.shape[0] <= step:
         return linear2(F.relu(linear1(x)))
-    out = torch.cat([linear2(F.relu(linear1(rows[i:i + step]))) for i in range(0, rows.shape[0], step)])
+    out = torch.cat([linear2(F.relu(linear1(rows[i : i + step]))) for i in range(0, rows.shape[0], step)])
     return out.view(*x.shape[:-1], -1)

@@ -34,7 +34,7 @@ def ms_deform_attn_core(
     out = value.new_zeros(n * m, d, lq)
     start = 0
     for level, (h, w) in enumerate(spatial_shapes):
-        value_l = value[:, start:start + h * w].flatten(2).transpose(1, 2).reshape(n * m, d, h, w)
+        value_l = value[:, start : start + h * w].flatten(2).transpose(1, 2).reshape(n * m, d, h, w)
         start += h * w
         grid_l = grids[:, :, :, level].transpose(1, 2).flatten(0, 1)  # [N*M, Lq, P, 2]
         weights_l = attention_weights[:, :, :, level].transpose(1, 2).flatten(0, 1)  # [N*M, Lq, P]
@@ -73,8 +73,12 @@ class MSDeformAttn(nn.Module):
         locations = self.sampling_locations(reference_points, offsets, spatial_shapes)
 
         step = max(1, SAMPLING_CHUNK_ELEMENTS // (value.shape[-1] * self.n_heads * lq * self.n_points))
-        out = torch.cat([ms_deform_attn_core(value[i:i + step], spatial_shapes, locations[i:i + step], weights[i:i + step])
-                         for i in range(0, n, step)])
+        out = torch.cat(
+            [
+                ms_deform_attn_core(value[i : i + step], spatial_shapes, locations[i : i + step], weights[i : i + step])
+                for i in range(0, n, step)
+            ]
+        )
         return self.output_proj(out)
 
     def sampling_locations(self, reference_points, offsets, spatial_shapes) -> torch.Tensor:
@@ -83,5 +87,7 @@ class MSDeformAttn(nn.Module):
             # (w, h) of each level, so that an offset of 1 is one pixel of that level.
             normalizer = torch.tensor([(w, h) for h, w in spatial_shapes], dtype=offsets.dtype, device=offsets.device)
             return reference_points[:, :, None, :, None, :] + offsets / normalizer[None, None, None, :, None, :]
-        return (reference_points[:, :, None, :, None, :2]
-                + offsets / self.n_points * reference_points[:, :, None, :, None, 2:] * 0.5)
+        return (
+            reference_points[:, :, None, :, None, :2]
+            + offsets / self.n_points * reference_points[:, :, None, :, None, 2:] * 0.5
+        )

@@ -88,7 +88,11 @@ class BasicBlock(nn.Module):
 
 
 def make_stage(
-    block: type[Bottleneck | BasicBlock], in_channels: int, width: int, depth: int, stride: int,
+    block: type[Bottleneck | BasicBlock],
+    in_channels: int,
+    width: int,
+    depth: int,
+    stride: int,
     norm: NormLayer = nn.BatchNorm2d,
 ) -> nn.Sequential:
     """`depth` blocks; the first one strides and changes the channel count."""
@@ -112,7 +116,9 @@ class ResNet(nn.Module):
         self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
         in_channels = 64
         for i, depth in enumerate(depths):
-            self.add_module(f"layer{i + 1}", make_stage(Bottleneck, in_channels, 64 * 2**i, depth, 1 if i == 0 else 2, norm))
+            self.add_module(
+                f"layer{i + 1}", make_stage(Bottleneck, in_channels, 64 * 2**i, depth, 1 if i == 0 else 2, norm)
+            )
             in_channels = self.channels[i]
 
     def forward(self, images: Tensor) -> list[Tensor]:

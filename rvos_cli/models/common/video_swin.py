@@ -169,7 +169,9 @@ class SwinStage(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         size = tuple(x.shape[1:4])
-        window, shift = effective_window(size, self.window, self.shift) if self.clamp_window else (self.window, self.shift)
+        window, shift = (
+            effective_window(size, self.window, self.shift) if self.clamp_window else (self.window, self.shift)
+        )
         padded = tuple(-(-s // win) * win for s, win in zip(size, window))
         mask = shifted_window_mask(padded, window, shift, x.device) if any(shift) else None
         no_shift = (0, 0, 0)

@@ -21,7 +21,7 @@ def _colour_index(frame: np.ndarray) -> np.ndarray:
 
 
 def _histogram(index: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    counts = np.bincount(index[mask], minlength=BINS ** 3).astype(np.float32) + 0.5  # smoothing prior
+    counts = np.bincount(index[mask], minlength=BINS**3).astype(np.float32) + 0.5  # smoothing prior
     return counts / counts.sum()
 
 

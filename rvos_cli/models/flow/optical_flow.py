@@ -21,6 +21,7 @@ class DenseFlow:
         height, width = source.shape
         pad_y, pad_x = max(0, MIN_SIDE - height), max(0, MIN_SIDE - width)
         if pad_y or pad_x:
-            source, target = (cv2.copyMakeBorder(image, 0, pad_y, 0, pad_x, cv2.BORDER_REPLICATE)
-                              for image in (source, target))
+            source, target = (
+                cv2.copyMakeBorder(image, 0, pad_y, 0, pad_x, cv2.BORDER_REPLICATE) for image in (source, target)
+            )
         return self.dis.calc(source, target, None)[:height, :width]

@@ -46,8 +46,9 @@ class ObjectMemory:
             y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
             if view is not None and (y0 == 0 or x0 == 0 or y1 == labels.shape[0] or x1 == labels.shape[1]):
                 continue
-            self.views[object_id] = ObjectView(frame[y0:y1, x0:x1].copy(), mask[y0:y1, x0:x1].copy(),
-                                               max(area, view.area if view else 0))
+            self.views[object_id] = ObjectView(
+                frame[y0:y1, x0:x1].copy(), mask[y0:y1, x0:x1].copy(), max(area, view.area if view else 0)
+            )
 
     def redetect(self, frame: np.ndarray, labels: np.ndarray) -> np.ndarray:
         """labels [H, W] uint8 -> the same with vanished objects pasted (on background only) where they match."""
@@ -61,6 +62,6 @@ class ObjectMemory:
             scores = cv2.matchTemplate(frame, view.patch, cv2.TM_CCOEFF_NORMED, mask=None)
             _, score, _, (x, y) = cv2.minMaxLoc(scores)
             if score >= MATCH_SCORE:
-                region = labels[y:y + height, x:x + width]
+                region = labels[y : y + height, x : x + width]
                 region[view.mask & (region == 0)] = object_id
         return labels

@@ -10,8 +10,9 @@ def _sample(image: np.ndarray, flow: np.ndarray, interpolation: int) -> np.ndarr
     """image sampled at (x + flow_x, y + flow_y) for every pixel (x, y) of the flow field."""
     height, width = flow.shape[:2]
     ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
-    return cv2.remap(image, xs + flow[..., 0], ys + flow[..., 1], interpolation,
-                     borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    return cv2.remap(
+        image, xs + flow[..., 0], ys + flow[..., 1], interpolation, borderMode=cv2.BORDER_CONSTANT, borderValue=0
+    )
 
 
 def warp_labels(labels: np.ndarray, backward_flow: np.ndarray) -> np.ndarray:
@@ -29,5 +30,5 @@ def consistent(backward_flow: np.ndarray, forward_flow: np.ndarray) -> np.ndarra
     """
     forward_there = _sample(forward_flow, backward_flow, cv2.INTER_LINEAR)
     round_trip = np.sum((backward_flow + forward_there) ** 2, axis=-1)
-    magnitude = np.sum(backward_flow ** 2, axis=-1) + np.sum(forward_there ** 2, axis=-1)
+    magnitude = np.sum(backward_flow**2, axis=-1) + np.sum(forward_there**2, axis=-1)
     return round_trip <= 0.01 * magnitude + 0.5

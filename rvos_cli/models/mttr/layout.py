@@ -31,11 +31,16 @@ def layout(variant: str = VARIANTS[0]) -> CheckpointLayout:
     shapes[POSITION_IDS] = (1, model.transformer.text_encoder.config.max_position_embeddings)
     embedding_keys = sorted(
         (k for k in shapes if k.startswith(EMBEDDINGS)),
-        key=lambda k: EMBEDDINGS_ORDER.index(k[len(EMBEDDINGS):].split(".")[0]),
+        key=lambda k: EMBEDDINGS_ORDER.index(k[len(EMBEDDINGS) :].split(".")[0]),
     )
     first = next(i for i, k in enumerate(shapes) if k.startswith(EMBEDDINGS))
     rest = [k for k in shapes if not k.startswith(EMBEDDINGS)]
     order = rest[:first] + embedding_keys + rest[first:]
-    return CheckpointLayout("mttr", variant, {k: shapes[k] for k in order},
-                            optional=("*.relative_position_index",), dropped=(POSITION_IDS,), title="MTTR")
-
+    return CheckpointLayout(
+        "mttr",
+        variant,
+        {k: shapes[k] for k in order},
+        optional=("*.relative_position_index",),
+        dropped=(POSITION_IDS,),
+        title="MTTR",
+    )

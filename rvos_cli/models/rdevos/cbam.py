@@ -13,7 +13,10 @@ class ChannelGate(nn.Module):
         super().__init__()
         # Index 0 is the Flatten of the original Sequential; keeps the checkpoint's `mlp.1` / `mlp.3` names.
         self.mlp = nn.Sequential(
-            nn.Flatten(), nn.Linear(channels, channels // reduction), nn.ReLU(), nn.Linear(channels // reduction, channels)
+            nn.Flatten(),
+            nn.Linear(channels, channels // reduction),
+            nn.ReLU(),
+            nn.Linear(channels // reduction, channels),
         )
 
     def forward(self, x: Tensor) -> Tensor:

@@ -42,7 +42,9 @@ class AtrousBranch(nn.Module):
     def __init__(self, channels: int, dilation: int):
         super().__init__()
         kernel, padding = ((1, 1, 1), 0) if dilation == 1 else ((1, 3, 3), (0, dilation, dilation))
-        self.atrous_conv = nn.Conv3d(channels, channels // 4, kernel, padding=padding, dilation=(1, dilation, dilation), bias=False)
+        self.atrous_conv = nn.Conv3d(
+            channels, channels // 4, kernel, padding=padding, dilation=(1, dilation, dilation), bias=False
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         return F.relu(self.atrous_conv(x))

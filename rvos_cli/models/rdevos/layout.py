@@ -22,4 +22,3 @@ def layout(variant: str = VARIANTS[0]) -> CheckpointLayout:
         net = RDEVOS()
     shapes = {name: tuple(t.shape) for name, t in net.state_dict().items()}
     return CheckpointLayout("rdevos", variant, shapes, optional=("*.num_batches_tracked",), title="RDE-VOS")
-

@@ -49,6 +49,8 @@ class RDEVOS(nn.Module):
         x = torch.cat([readout, f16_thin.expand(readout.shape[0], -1, -1, -1)], dim=1)
         return torch.sigmoid(self.decoder(x, f8, f4))
 
-    def compress_memory(self, prev_key: Tensor, prev_value: Tensor, new_key: Tensor, new_value: Tensor) -> tuple[Tensor, Tensor]:
+    def compress_memory(
+        self, prev_key: Tensor, prev_value: Tensor, new_key: Tensor, new_value: Tensor
+    ) -> tuple[Tensor, Tensor]:
         """The RDE update: keys [1,64,1,h,w] and values [K,512,1,h,w] -> the same shapes."""
         return self.mem_compress(torch.cat([prev_key, new_key], dim=2), torch.cat([prev_value, new_value], dim=2))

@@ -32,8 +32,15 @@ class RdevosPropagator:
 
     name = "rdevos"
 
-    def __init__(self, net: RDEVOS, mem_every: int, top_k: int, size: int = 480,
-                 device: torch.device = torch.device("cpu"), autocast: torch.dtype | None = None):
+    def __init__(
+        self,
+        net: RDEVOS,
+        mem_every: int,
+        top_k: int,
+        size: int = 480,
+        device: torch.device = torch.device("cpu"),
+        autocast: torch.dtype | None = None,
+    ):
         self.net = net.to(device)
         self.mem_every, self.top_k, self.size = mem_every, top_k, size
         self.device, self.autocast = device, autocast
@@ -78,5 +85,7 @@ class RdevosPropagator:
 
 def _check_labels(labels: np.ndarray, frame: np.ndarray, what: str) -> None:
     if labels.shape != frame.shape[:2]:
-        raise InputError(f"the {what} is {labels.shape[1]}x{labels.shape[0]} but the frames are "
-                         f"{frame.shape[1]}x{frame.shape[0]}; give a mask of the frame size")
+        raise InputError(
+            f"the {what} is {labels.shape[1]}x{labels.shape[0]} but the frames are "
+            f"{frame.shape[1]}x{frame.shape[0]}; give a mask of the frame size"
+        )

@@ -5,5 +5,12 @@ from rvos_cli.models.referformer.layout import detect_backbone, layout
 from rvos_cli.models.referformer.model import BACKBONES, ReferFormer, VideoFeatures
 from rvos_cli.models.referformer.postprocess import select_referred
 
-__all__ = ["BACKBONES", "ReferFormer", "VideoFeatures", "detect_backbone", "layout", "load_referformer",
-           "select_referred"]
+__all__ = [
+    "BACKBONES",
+    "ReferFormer",
+    "VideoFeatures",
+    "detect_backbone",
+    "layout",
+    "load_referformer",
+    "select_referred",
+]

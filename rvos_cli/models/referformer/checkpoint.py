@@ -14,7 +14,9 @@ from rvos_cli.models.referformer.layout import detect_backbone, layout
 from rvos_cli.models.referformer.model import ReferFormer
 
 
-def load_referformer(source: str | os.PathLike | Mapping[str, torch.Tensor], backbone: str | None = None) -> ReferFormer:
+def load_referformer(
+    source: str | os.PathLike | Mapping[str, torch.Tensor], backbone: str | None = None
+) -> ReferFormer:
     """ReferFormer in eval mode, on the CPU, in float32, from a checkpoint or an official-layout state dict.
 
     Accepts the official `.pth` (a legacy pickle of {"model", "optimizer", "lr_scheduler", "epoch",
@@ -26,8 +28,11 @@ def load_referformer(source: str | os.PathLike | Mapping[str, torch.Tensor], bac
     backbone = backbone or detect_backbone(state)
     official = layout(backbone)
     official.check(state, origin)
-    computed = {k: relative_position_index(window_of(backbone)) for k in official.shapes
-                if k.endswith("relative_position_index")}
+    computed = {
+        k: relative_position_index(window_of(backbone))
+        for k in official.shapes
+        if k.endswith("relative_position_index")
+    }
     model = build_from_state(lambda: ReferFormer(backbone), official.kept(state), computed)
     materialize_text_buffers(model.text_encoder)
     return model
@@ -36,4 +41,3 @@ def load_referformer(source: str | os.PathLike | Mapping[str, torch.Tensor], bac
 def window_of(backbone: str) -> tuple[int, int, int]:
     """The (D, H, W) window whose index table the Swin blocks of `backbone` store."""
     return (8, 7, 7) if backbone.startswith("video_swin") else (1, 7, 7)
-

@@ -36,21 +36,29 @@ def layout(backbone: str = "video_swin_t_p4w7") -> CheckpointLayout:
     shapes = {name: tuple(t.shape) for name, t in model.state_dict().items()}
     shapes[POSITION_IDS] = (1, model.text_encoder.config.max_position_embeddings)
     names = [k for k in shapes if not k.startswith(EMBEDDINGS)]
-    embeddings = sorted((k for k in shapes if k.startswith(EMBEDDINGS)),
-                        key=lambda k: EMBEDDINGS_ORDER.index(k[len(EMBEDDINGS):].split(".")[0]))
-    names[names.index("text_encoder.encoder.layer.0.attention.self.query.weight"):0] = embeddings
-    aliases = {ALIAS + k[len(CANONICAL):]: k for k in shapes if k.startswith(CANONICAL)}
-    names[names.index("transformer.reference_points.weight"):0] = list(aliases)
+    embeddings = sorted(
+        (k for k in shapes if k.startswith(EMBEDDINGS)),
+        key=lambda k: EMBEDDINGS_ORDER.index(k[len(EMBEDDINGS) :].split(".")[0]),
+    )
+    names[names.index("text_encoder.encoder.layer.0.attention.self.query.weight") : 0] = embeddings
+    aliases = {ALIAS + k[len(CANONICAL) :]: k for k in shapes if k.startswith(CANONICAL)}
+    names[names.index("transformer.reference_points.weight") : 0] = list(aliases)
     shapes.update({alias: shapes[canonical] for alias, canonical in aliases.items()})
     return CheckpointLayout(
-        "referformer", backbone, {k: shapes[k] for k in names},
-        optional=("*.relative_position_index",), dropped=(POSITION_IDS, "*total_ops", "*total_params"),
-        aliases=aliases, alias_wins=False, title="ReferFormer",
+        "referformer",
+        backbone,
+        {k: shapes[k] for k in names},
+        optional=("*.relative_position_index",),
+        dropped=(POSITION_IDS, "*total_ops", "*total_params"),
+        aliases=aliases,
+        alias_wins=False,
+        title="ReferFormer",
     )
 
 
 def detect_backbone(state: Mapping[str, torch.Tensor]) -> str:
     """The backbone whose keys and shapes `state` has (ReferFormer's released models differ only there)."""
+
     def shape(name: str):
         return tuple(state[BODY + name].shape) if BODY + name in state else None
 
@@ -58,8 +66,10 @@ def detect_backbone(state: Mapping[str, torch.Tensor]) -> str:
         return "resnet101" if shape("layer3.22.conv1.weight") is not None else "resnet50"
     embed = shape("patch_embed.proj.weight")
     if embed is None:
-        raise CheckpointError(f"no ReferFormer backbone found ({BODY}* has neither a ResNet nor a Swin); "
-                              "pass the ReferFormer checkpoint of the Ref-Youtube-VOS model zoo")
+        raise CheckpointError(
+            f"no ReferFormer backbone found ({BODY}* has neither a ResNet nor a Swin); "
+            "pass the ReferFormer checkpoint of the Ref-Youtube-VOS model zoo"
+        )
     if len(embed) == 4:  # image Swin: Conv2d patches
         return {96: "swin_t_p4w7", 192: "swin_l_p4w7"}.get(embed[0], "swin_t_p4w7")
     if embed[0] == 128:

@@ -17,6 +17,7 @@ from rvos_cli.models.common.dynamic_mask_head import (
     dynamic_param_counts,
     relative_coordinates,
 )
+from rvos_cli.models.common.fusion import VisionLanguageFusionModule
 from rvos_cli.models.common.mlp import MLP
 from rvos_cli.models.common.position_encoding import (
     sine_position_encoding_1d,
@@ -24,7 +25,6 @@ from rvos_cli.models.common.position_encoding import (
 )
 from rvos_cli.models.common.resnet import DEPTHS, FrozenBatchNorm2d, ResNet
 from rvos_cli.models.common.roberta import FeatureResizer, roberta_base
-from rvos_cli.models.referformer.fusion import VisionLanguageFusionModule
 from rvos_cli.models.referformer.pixel_decoder import (
     CrossModalFPNDecoder,
     clip_maps,
@@ -33,7 +33,13 @@ from rvos_cli.models.referformer.pixel_decoder import (
 
 # The backbones of the Ref-Youtube-VOS model zoo, as the official `--backbone` names them.
 BACKBONES = (
-    "video_swin_t_p4w7", "video_swin_s_p4w7", "video_swin_b_p4w7", "swin_t_p4w7", "swin_l_p4w7", "resnet50", "resnet101",
+    "video_swin_t_p4w7",
+    "video_swin_s_p4w7",
+    "video_swin_b_p4w7",
+    "swin_t_p4w7",
+    "swin_l_p4w7",
+    "resnet50",
+    "resnet101",
 )
 MASK_STRIDE = 4
 
@@ -96,9 +102,18 @@ class ReferFormer(nn.Module):
     text for a batch of expressions. The modules are registered in the checkpoint's order.
     """
 
-    def __init__(self, backbone: str = "video_swin_t_p4w7", num_queries: int = 5, num_classes: int = 1,
-                 d_model: int = 256, num_layers: int = 4, dim_feedforward: int = 2048, mask_dim: int = 256,
-                 dynamic_mask_channels: int = 8, controller_layers: int = 3):
+    def __init__(
+        self,
+        backbone: str = "video_swin_t_p4w7",
+        num_queries: int = 5,
+        num_classes: int = 1,
+        d_model: int = 256,
+        num_layers: int = 4,
+        dim_feedforward: int = 2048,
+        mask_dim: int = 256,
+        dynamic_mask_channels: int = 8,
+        controller_layers: int = 3,
+    ):
         super().__init__()
         self.transformer = DeformableTransformer(d_model, 8, num_layers, num_layers, dim_feedforward, 4, 4, 4)
         self.class_embed = nn.ModuleList(nn.Linear(d_model, num_classes) for _ in range(num_layers))

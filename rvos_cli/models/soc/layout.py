@@ -18,8 +18,21 @@ PATCH_EMBED = "backbone.0.body.patch_embed.proj.weight"
 CLASS_EMBED = "class_embed.0.weight"
 
 # The official `state_dict()` lists the top-level modules in this order.
-PREFIXES = ("backbone.0.body.", "bbox_embed.", "class_embed.", "transformer.", "input_proj.", "text_encoder.",
-            "query_embed.", "spatial_decoder.", "voc.", "vlf.", "lvf.", "txt_proj.", "controller.")
+PREFIXES = (
+    "backbone.0.body.",
+    "bbox_embed.",
+    "class_embed.",
+    "transformer.",
+    "input_proj.",
+    "text_encoder.",
+    "query_embed.",
+    "spatial_decoder.",
+    "voc.",
+    "vlf.",
+    "lvf.",
+    "txt_proj.",
+    "controller.",
+)
 POSITION_IDS = "text_encoder.embeddings.position_ids"
 EMBEDDINGS = "text_encoder.embeddings."
 # transformers 4.24 lists the RoBERTa embeddings in this order (current versions differ).
@@ -53,11 +66,16 @@ def layout(backbone: str = BACKBONES[0], num_classes: int = 1) -> CheckpointLayo
         model = SOC(backbone, num_classes)
     shapes = {name: tuple(t.shape) for name, t in model.state_dict().items()}
     shapes[POSITION_IDS] = (1, model.text_encoder.config.max_position_embeddings)
-    shapes.update({ALIAS + k[len(CANONICAL):]: s for k, s in shapes.items() if k.startswith(CANONICAL)})
-    return CheckpointLayout("soc", backbone, {k: shapes[k] for k in official_order(shapes)},
-                            optional=(f"*.{INDEX}",), dropped=(POSITION_IDS, *PROFILER_COUNTERS),
-                            aliases={k: CANONICAL + k[len(ALIAS):] for k in shapes if k.startswith(ALIAS)},
-                            alias_wins=True)
+    shapes.update({ALIAS + k[len(CANONICAL) :]: s for k, s in shapes.items() if k.startswith(CANONICAL)})
+    return CheckpointLayout(
+        "soc",
+        backbone,
+        {k: shapes[k] for k in official_order(shapes)},
+        optional=(f"*.{INDEX}",),
+        dropped=(POSITION_IDS, *PROFILER_COUNTERS),
+        aliases={k: CANONICAL + k[len(ALIAS) :] for k in shapes if k.startswith(ALIAS)},
+        alias_wins=True,
+    )
 
 
 def official_order(names) -> list[str]:
@@ -71,8 +89,13 @@ def official_order(names) -> list[str]:
     for name in names:
         groups[next(p for p in PREFIXES if name.startswith(p))].append(name)
     text = groups["text_encoder."]
-    text.sort(key=lambda k: EMBEDDINGS_ORDER.index(k[len(EMBEDDINGS):].split(".")[0]) if k.startswith(EMBEDDINGS)
-              else len(EMBEDDINGS_ORDER))  # a stable sort: the encoder layers and pooler keep their order
+    text.sort(
+        key=lambda k: (
+            EMBEDDINGS_ORDER.index(k[len(EMBEDDINGS) :].split(".")[0])
+            if k.startswith(EMBEDDINGS)
+            else len(EMBEDDINGS_ORDER)
+        )
+    )  # a stable sort: the encoder layers and pooler keep their order
     transformer = [k for k in groups["transformer."] if not k.startswith(ALIAS)]
     at = next(i for i, k in enumerate(transformer) if k.startswith(ALIAS_BEFORE))
     transformer[at:at] = [k for k in groups["transformer."] if k.startswith(ALIAS)]
@@ -86,8 +109,10 @@ def detect_backbone(state: Mapping[str, torch.Tensor]) -> str:
     backbone = EMBED_DIMS.get(int(weight.shape[0])) if weight is not None and weight.dim() == 5 else None
     if backbone is None:
         found = "missing" if weight is None else f"of shape {tuple(weight.shape)}"
-        raise CheckpointError(f"not a SOC checkpoint: {PATCH_EMBED} is {found} "
-                              f"(expected [96 or 128, 3, 1, 4, 4] for {' or '.join(BACKBONES)})")
+        raise CheckpointError(
+            f"not a SOC checkpoint: {PATCH_EMBED} is {found} "
+            f"(expected [96 or 128, 3, 1, 4, 4] for {' or '.join(BACKBONES)})"
+        )
     return backbone
 
 

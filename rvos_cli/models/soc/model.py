@@ -22,6 +22,7 @@ from rvos_cli.models.common.dynamic_mask_head import (
     relative_coordinates,
 )
 from rvos_cli.models.common.fpn import FPNSpatialDecoder
+from rvos_cli.models.common.fusion import VisionLanguageFusionModule
 from rvos_cli.models.common.mlp import MLP
 from rvos_cli.models.common.position_encoding import (
     sine_position_encoding_1d,
@@ -29,7 +30,6 @@ from rvos_cli.models.common.position_encoding import (
 )
 from rvos_cli.models.common.roberta import FeatureResizer, roberta_base
 from rvos_cli.models.common.video_swin import SIZES, VideoSwinBackbone
-from rvos_cli.models.referformer.fusion import VisionLanguageFusionModule
 from rvos_cli.models.soc.voc import VOC
 
 # Frames whose FPN and dynamic heads run at once: bounds the stride-4 buffers (~2 GB at 360x640 for
@@ -82,8 +82,16 @@ class SOC(nn.Module):
     expressions against it. forward = decode(encode_video(video), ...).
     """
 
-    def __init__(self, backbone: str = "video-swin-t", num_classes: int = 1, dim: int = 256, num_queries: int = 20,
-                 num_layers: int = 3, mask_dim: int = 8, dynamic_channels: int = 8):
+    def __init__(
+        self,
+        backbone: str = "video-swin-t",
+        num_classes: int = 1,
+        dim: int = 256,
+        num_queries: int = 20,
+        num_layers: int = 3,
+        mask_dim: int = 8,
+        dynamic_channels: int = 8,
+    ):
         super().__init__()
         embed_dim, depths, heads = SIZES[backbone.rsplit("-", 1)[-1]]
         # Registration order = the official state_dict order (see layout.py).
@@ -119,8 +127,12 @@ class SOC(nn.Module):
         srcs = [proj(x) for proj, x in zip(self.input_proj, stages[1:])]
         srcs.append(self.input_proj[-1](stages[-1]))
         # One unpadded clip: the padding masks are all False, so every frame has the same encoding.
-        pos = [sine_position_encoding_2d(src.new_zeros((1, *src.shape[-2:]), dtype=torch.bool), src.shape[1],
-                                         offset=-0.5).permute(0, 3, 1, 2).to(src.dtype) for src in srcs]
+        pos = [
+            sine_position_encoding_2d(src.new_zeros((1, *src.shape[-2:]), dtype=torch.bool), src.shape[1], offset=-0.5)
+            .permute(0, 3, 1, 2)
+            .to(src.dtype)
+            for src in srcs
+        ]
         return VideoFeatures(srcs, pos, stages[0], tuple(video.shape[-2:]))
 
     def decode(self, features: VideoFeatures, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> dict:
@@ -175,8 +187,9 @@ class SOC(nn.Module):
         valid = (~pad).to(fused.dtype)[..., None]
         return (fused * valid).sum(1) / valid.sum(1)
 
-    def mask_logits(self, memory: list[torch.Tensor], features: VideoFeatures, params: torch.Tensor,
-                    centers: torch.Tensor) -> torch.Tensor:
+    def mask_logits(
+        self, memory: list[torch.Tensor], features: VideoFeatures, params: torch.Tensor, centers: torch.Tensor
+    ) -> torch.Tensor:
         """FPN mask features and the dynamic mask heads, a few frames at a time.
 
         In: memory: the encoder levels at strides 8/16/32, [B, T, 256, h, w] each; params [B, T, Q, P]

@@ -26,7 +26,7 @@ def select_referred(out: dict, original_size: tuple[int, int]) -> tuple[torch.Te
     b, t = logits.shape[:2]
     masks = torch.empty((b, t, *original_size), dtype=torch.uint8, device=logits.device)
     for start in range(0, t, FRAME_CHUNK):
-        chunk = logits[:, start:start + FRAME_CHUNK].float()
+        chunk = logits[:, start : start + FRAME_CHUNK].float()
         chunk = F.interpolate(chunk, size=tuple(original_size), mode="bilinear", align_corners=False)
-        masks[:, start:start + FRAME_CHUNK] = chunk.sigmoid() > 0.5
+        masks[:, start : start + FRAME_CHUNK] = chunk.sigmoid() > 0.5
     return masks, scores, selected

@@ -66,13 +66,23 @@ class VOC(nn.Module):
     Registration order follows the original so `state_dict()` lists the official order.
     """
 
-    def __init__(self, dim: int = 256, num_heads: int = 8, hidden_dim: int = 2048, num_frame_queries: int = 20,
-                 num_queries: int = 20, enc_layers: int = 3, dec_layers: int = 3):
+    def __init__(
+        self,
+        dim: int = 256,
+        num_heads: int = 8,
+        hidden_dim: int = 2048,
+        num_frame_queries: int = 20,
+        num_queries: int = 20,
+        enc_layers: int = 3,
+        dec_layers: int = 3,
+    ):
         super().__init__()
         self.transformer_self_attention_layers = nn.ModuleList(
-            SelfAttentionLayer(dim, num_heads) for _ in range(dec_layers))
+            SelfAttentionLayer(dim, num_heads) for _ in range(dec_layers)
+        )
         self.transformer_cross_attention_layers = nn.ModuleList(
-            CrossAttentionLayer(dim, num_heads) for _ in range(dec_layers))
+            CrossAttentionLayer(dim, num_heads) for _ in range(dec_layers)
+        )
         self.transformer_ffn_layers = nn.ModuleList(FFNLayer(dim, hidden_dim) for _ in range(dec_layers))
         self.fq_pos = nn.Embedding(num_frame_queries, dim)
         self.query_embed = nn.Embedding(num_queries, dim)
@@ -87,8 +97,9 @@ class VOC(nn.Module):
         memory_pos = self.fq_pos.weight.repeat(t, 1)
         query_pos = self.query_embed.weight
         x = sentence[:, None].expand(b, query_pos.shape[0], c)
-        for cross, self_attn, ffn in zip(self.transformer_cross_attention_layers,
-                                         self.transformer_self_attention_layers, self.transformer_ffn_layers):
+        for cross, self_attn, ffn in zip(
+            self.transformer_cross_attention_layers, self.transformer_self_attention_layers, self.transformer_ffn_layers
+        ):
             x = ffn(self_attn(cross(x, memory, query_pos, memory_pos), query_pos))
         return self.decoder_norm(x)
 

@@ -1,9 +1,9 @@
-"""Frames and texts as the official Ref-Youtube-VOS inference feeds ReferFormer.
+"""Frames as the referring models' evaluations feed them: resized PIL images, ImageNet-normalised.
 
-`T.Resize(360)` on a PIL image (short side 360, no max size), `ToTensor`, ImageNet `Normalize`.
-The resize is PIL's antialiased bilinear, reproduced exactly: PIL resamples 8-bit images in two
-separable passes (horizontal, then vertical) with 22-bit fixed-point weights, rounding to uint8
-after each pass. Expressions are given to the tokenizer as written (no lower-casing).
+MTTR, ReferFormer and SOC all resize PIL images with torchvision (`T.Resize(360)` or DETR's
+`RandomResize([360], max_size=640)`), i.e. PIL's antialiased bilinear filter, reproduced here
+exactly: PIL resamples 8-bit images in two separable passes (horizontal, then vertical) with
+22-bit fixed-point weights, rounding to uint8 after each pass.
 """
 
 from __future__ import annotations
@@ -19,9 +19,16 @@ SHORT_SIDE = 360
 PRECISION_BITS = 32 - 8 - 2  # PIL's fixed-point precision for 8-bit images
 
 
-def resized_size(height: int, width: int, size: int = SHORT_SIDE) -> tuple[int, int]:
-    """torchvision's Resize(size): the short side becomes `size`, the long side int(size * long / short)."""
-    if width <= height:
+def resized_size(height: int, width: int, size: int = SHORT_SIDE, max_size: int | None = None) -> tuple[int, int]:
+    """DETR's resize rule: short side `size`, unless that makes the long side exceed `max_size`
+    (then the short side is round(max_size * short / long)); the long side is truncated. With no
+    `max_size` this is torchvision's Resize(size)."""
+    short, long = min(height, width), max(height, width)
+    if max_size is not None and long / short * size > max_size:
+        size = int(round(max_size * short / long))
+    if short == size:
+        return height, width
+    if width < height:
         return int(size * height / width), size
     return size, int(size * width / height)
 
@@ -73,7 +80,7 @@ def resize_bilinear_pil(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 def frames_to_tensor(frames: np.ndarray | list[np.ndarray], size: tuple[int, int] | None = None) -> torch.Tensor:
     """RGB uint8 frames [T, H0, W0, 3] -> normalized video [T, 3, h, w] float32, as `inference_ytvos.transform`.
 
-    size defaults to `resized_size` of the frames.
+    size defaults to `resized_size` of the frames (short side 360, no bound on the long side).
     """
     size = size or resized_size(*np.asarray(frames[0]).shape[:2])
     resized = np.stack([resize_bilinear_pil(np.asarray(frame), size) for frame in frames])

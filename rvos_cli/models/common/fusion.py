@@ -20,5 +20,7 @@ class VisionLanguageFusionModule(nn.Module):
         super().__init__()
         self.multihead_attn = Attention(d_model, nhead)
 
-    def forward(self, x: torch.Tensor, text: torch.Tensor, text_pos: torch.Tensor, text_pad: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, text: torch.Tensor, text_pos: torch.Tensor, text_pad: torch.Tensor
+    ) -> torch.Tensor:
         return x * self.multihead_attn(x, text + text_pos, text, text_pad)
