@@ -7,6 +7,7 @@ when CI is set, because CI always has them and a silent skip would hide a broken
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 from pathlib import Path
 
@@ -32,3 +33,13 @@ def random_weights(fixtures_dir):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def write_tiny_tokenizer(folder: Path) -> Path:
+    """A RoBERTa-format byte-level BPE vocabulary of a few tokens ("a", "b", "ab", "c" and their
+    space-prefixed forms), so that tokenization is predictable in tests."""
+    folder.mkdir(parents=True, exist_ok=True)
+    tokens = ["<s>", "<pad>", "</s>", "<unk>", "<mask>", "a", "b", "Ġ", "Ġa", "ab", "Ġab", "c", "Ġc"]
+    (folder / "vocab.json").write_text(json.dumps({token: i for i, token in enumerate(tokens)}))
+    (folder / "merges.txt").write_text("#version: 0.2\nĠ a\na b\nĠa b\nĠ c\n")
+    return folder

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 import torch
+from conftest import write_tiny_tokenizer
 
 from rvos_cli.errors import InputError
 from rvos_cli.models.common.frames import frames_to_tensor
@@ -60,24 +59,7 @@ def test_text_normalisation():
 
 @pytest.fixture
 def tiny_tokenizer(tmp_path):
-    vocab = {
-        "<s>": 0,
-        "<pad>": 1,
-        "</s>": 2,
-        "<unk>": 3,
-        "<mask>": 4,
-        "a": 5,
-        "b": 6,
-        "Ġ": 7,
-        "Ġa": 8,
-        "ab": 9,
-        "Ġab": 10,
-        "c": 11,
-        "Ġc": 12,
-    }
-    (tmp_path / "vocab.json").write_text(json.dumps(vocab))
-    (tmp_path / "merges.txt").write_text("#version: 0.2\nĠ a\na b\nĠa b\nĠ c\n")
-    return TextTokenizer(tmp_path)
+    return TextTokenizer(write_tiny_tokenizer(tmp_path))
 
 
 def test_tokenizer_right_pads_with_id_1(tiny_tokenizer):

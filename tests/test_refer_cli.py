@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from conftest import write_tiny_tokenizer
 from typer.testing import CliRunner
 
 from rvos_cli.cli import app
@@ -25,25 +26,7 @@ def assets(tmp_path_factory):
     folder = tmp_path_factory.mktemp("refer")
     state = random_state_dict(MODELS["mttr"].layout("video_swin_t"), seed=1)
     torch.save({"model_state_dict": state}, folder / "mttr.pth.tar")
-    tokenizer = folder / "tokenizer"
-    tokenizer.mkdir()
-    vocab = {
-        "<s>": 0,
-        "<pad>": 1,
-        "</s>": 2,
-        "<unk>": 3,
-        "<mask>": 4,
-        "a": 5,
-        "b": 6,
-        "Ġ": 7,
-        "Ġa": 8,
-        "ab": 9,
-        "Ġab": 10,
-        "c": 11,
-        "Ġc": 12,
-    }
-    (tokenizer / "vocab.json").write_text(json.dumps(vocab))
-    (tokenizer / "merges.txt").write_text("#version: 0.2\nĠ a\na b\nĠa b\nĠ c\n")
+    write_tiny_tokenizer(folder / "tokenizer")
     write_sample(folder / "clip.mp4", seconds=FRAMES / FPS, fps=FPS, width=WIDTH, height=HEIGHT, audio=False)
     return folder
 

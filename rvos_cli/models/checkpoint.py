@@ -89,31 +89,6 @@ def unwrap_state_dict(obj, origin: str = "checkpoint") -> dict[str, torch.Tensor
     return tensors
 
 
-def check_state_dict(
-    state: Mapping[str, torch.Tensor],
-    expected: Mapping[str, tuple[int, ...]],
-    model: str,
-    optional: tuple[str, ...] = (),
-    origin: str = "checkpoint",
-) -> None:
-    """Raise one clear CheckpointError naming the first few missing, unexpected or mis-shaped keys."""
-    missing = [k for k in expected if k not in state and k not in optional]
-    unexpected = [k for k in state if k not in expected and k not in optional]
-    wrong = [
-        f"{k} {tuple(state[k].shape)} != {tuple(expected[k])}"
-        for k in expected
-        if k in state and tuple(state[k].shape) != tuple(expected[k])
-    ]
-    if not (missing or unexpected or wrong):
-        return
-    parts = []
-    for label, items in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong)):
-        if items:
-            shown = ", ".join(items[:3]) + (f" (+{len(items) - 3} more)" if len(items) > 3 else "")
-            parts.append(f"{len(items)} {label}: {shown}")
-    raise CheckpointError(f"{origin} is not a {model} checkpoint: " + "; ".join(parts))
-
-
 def read_checkpoint(source: str | os.PathLike | Mapping[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], str]:
     """(name -> tensor, where it came from) of a checkpoint file or an in-memory state dict.
 
