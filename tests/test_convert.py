@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from safetensors import safe_open
+from safetensors.torch import load_file
 
 from rvos_cli.errors import CheckpointError
 from rvos_cli.models.registry import MODELS
@@ -91,3 +94,24 @@ def test_model_layout_matches_the_official_manifest(model, manifest, random_weig
     spec = MODELS[model]
     layout = spec.layout(spec.variants[0])
     assert [(name, tuple(shape)) for name, shape, _ in rows] == list(layout.shapes.items())
+
+
+@pytest.mark.parametrize("model, winner", [("referformer", "canonical"), ("soc", "alias")])
+def test_aliased_box_heads_keep_the_copy_the_original_loader_keeps(model, winner, tmp_path):
+    """Both copies of the box heads are saved; like the original's load_state_dict, ReferFormer keeps
+    `bbox_embed.*` and SOC keeps `transformer.decoder.bbox_embed.*` (whichever its modules visit last)."""
+    layout = MODELS[model].layout(MODELS[model].variants[0])
+    alias, canonical = next(iter(layout.aliases.items()))
+    state = zero_state(layout)
+    state[canonical] = torch.full(layout.shapes[canonical], 1.0)
+    state[alias] = torch.full(layout.shapes[alias], 2.0)
+    args = argparse.Namespace(backbone=layout.variant, with_box_refine=True)
+    torch.save(
+        {"model": state, "epoch": 1, "args": args, "score": np.float64(0.5)},
+        tmp_path / "official.pth",
+        _use_new_zipfile_serialization=False,
+    )
+    convert_checkpoint(tmp_path / "official.pth", tmp_path / "model.safetensors", model)
+    converted = load_file(str(tmp_path / "model.safetensors"))
+    assert alias not in converted
+    assert converted[canonical].unique().item() == (1.0 if winner == "canonical" else 2.0)

@@ -133,11 +133,25 @@ def test_json_summary(run):
         assert all(0 <= w["score"] <= 1 and 0 <= w["object_query"] < 50 for w in query["windows"])
 
 
-def test_missing_weights_exit_3(assets, tmp_path, monkeypatch):
+@pytest.mark.parametrize(
+    "args, entry",
+    [
+        ([], "mttr-ytvos"),
+        (["--weights", "referformer-ytvos-vswin-b"], "referformer-ytvos-vswin-b"),
+        (["--model", "referformer"], "referformer-ytvos-r50"),
+        (["--model", "soc"], "soc-ytvos-t"),
+        (["--weights", "soc-ytvos-joint-b"], "soc-ytvos-joint-b"),
+    ],
+)
+def test_missing_weights_exit_3(assets, tmp_path, monkeypatch, args, entry):
+    """Each model names the download that installs its (default) weights, before any decoding."""
     monkeypatch.setenv("RVOS_HOME", str(tmp_path / "cache"))
-    result = CliRunner().invoke(app, ["refer", str(assets / "clip.mp4"), "-t", "a cat", "-o", str(tmp_path / "o.mp4")])
+    result = CliRunner().invoke(
+        app, ["refer", str(assets / "clip.mp4"), "-t", "a cat", "-o", str(tmp_path / "o.mp4"), *args]
+    )
     assert result.exit_code == 3
-    assert "rvos download mttr-ytvos" in result.stderr
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()]
+    assert f"rvos download {entry}`" in result.stderr
     assert not (tmp_path / "o.mp4").exists()
 
 
