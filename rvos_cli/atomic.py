@@ -1,7 +1,9 @@
 """Atomic outputs: write under a temporary name beside the target, rename when complete.
 
-On any exception (KeyboardInterrupt included) the temporary file or folder is removed,
-so a failed or interrupted command never leaves a half-written output behind.
+On any exception (KeyboardInterrupt included, and so SIGTERM and SIGHUP, which `ui.handle_errors`
+turns into one) the temporary file or folder is removed, so a failed or interrupted command never
+leaves a half-written output behind. An OSError creating or renaming the output is one
+OutputError (exit 5) naming the target and the cause.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
-from rvos_cli.errors import InputError
+from rvos_cli.errors import output_error
 
 
 def _umask() -> int:
@@ -28,7 +30,7 @@ def _creating(target: Path) -> Iterator[None]:
     try:
         yield
     except OSError as exc:
-        raise InputError(f"cannot write {target}: {exc.strerror or exc}; choose another output folder") from None
+        raise output_error(target, exc) from None
 
 
 def _temp_name(target: Path) -> Path:
@@ -47,7 +49,10 @@ def atomic_file(target: str | os.PathLike) -> Iterator[Path]:
     tmp = _temp_name(target)
     try:
         yield tmp
-        os.replace(tmp, target)
+        with _creating(target):
+            # Writers that replace the file (safetensors' save_file) make it 0600 again: the umask decides.
+            os.chmod(tmp, 0o666 & ~_umask())
+            os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -65,10 +70,11 @@ def atomic_dir(target: str | os.PathLike) -> Iterator[Path]:
     os.chmod(tmp, 0o777 & ~_umask())
     try:
         yield tmp
-        if target.exists():
-            _swap(tmp, target)
-        else:
-            os.replace(tmp, target)
+        with _creating(target):
+            if target.exists():
+                _swap(tmp, target)
+            else:
+                os.replace(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

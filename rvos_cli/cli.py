@@ -2,19 +2,58 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated, List, Optional
 
 import typer
 
-from rvos_cli.ui import Reporter, handle_errors
+try:  # typer >= 0.2x runs on its own copy of click: its exception classes are the ones raised
+    from typer import _click as click
+except ImportError:  # pragma: no cover
+    import click
+from typer.core import TyperGroup
+
+from rvos_cli.errors import EXIT_BAD_INPUT, EXIT_CODES, EXIT_INTERRUPTED
+from rvos_cli.ui import Reporter, handle_errors, printable
 
 EPILOG = (
-    "Exit codes: 0 success, 2 bad arguments or input, 3 missing weights "
-    "(run the `rvos download` command printed), 4 download or verification failure, 130 interrupted."
+    "Exit codes: "
+    + ", ".join(f"{code} {meaning}" for code, meaning in EXIT_CODES.items())
+    + ". Errors are one line on stderr starting with `error: `; outputs appear only when complete."
 )
 
+
+class RvosGroup(TyperGroup):
+    """Click's own usage errors (missing option, unknown option, bad value) as one `error:` line, exit 2."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        try:
+            code = super().main(
+                args=args, prog_name=prog_name, complete_var=complete_var, standalone_mode=False, **extra
+            )
+        except click.exceptions.NoArgsIsHelpError as exc:
+            exc.show()
+            code = exc.exit_code
+        except click.exceptions.UsageError as exc:
+            where = f"; see `{exc.ctx.command_path} --help`" if exc.ctx is not None else ""
+            message = " ".join(exc.format_message().split()).rstrip(".")
+            click.echo(f"error: {printable(message)}{where}", err=True)
+            code = EXIT_BAD_INPUT
+        except click.exceptions.ClickException as exc:
+            click.echo(f"error: {printable(exc.format_message())}", err=True)
+            code = exc.exit_code
+        except typer.Abort:
+            click.echo("error: interrupted", err=True)
+            code = EXIT_INTERRUPTED
+        code = code if isinstance(code, int) else 0
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+
 app = typer.Typer(
+    cls=RvosGroup,
     name="rvos",
     help="Video object segmentation from the command line: referring (text) and first-frame-mask propagation.",
     epilog=EPILOG,
@@ -51,28 +90,82 @@ CacheDir = Annotated[
         "--cache-dir", help="Weights cache (default: $RVOS_HOME, else $XDG_CACHE_HOME/rvos, else ~/.cache/rvos)."
     ),
 ]
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            number = version("rvos-cli")
+        except PackageNotFoundError:
+            number = "unknown (not installed)"
+        typer.echo(f"rvos {number}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main_options(
+    version: Annotated[
+        bool,
+        typer.Option("--version", help="Print the version and exit.", is_eager=True, callback=_version),
+    ] = False,
+) -> None:
+    pass
+
+
 Registry = Annotated[
     Optional[Path],
     typer.Option("--registry", help="A weights.yaml adding or overriding entries (also: RVOS_REGISTRY)."),
+]
+# Batches: several inputs, a folder of videos, a manifest or a dataset root (docs/usage.md, "Batches").
+Inputs = Annotated[
+    Optional[List[Path]],
+    typer.Argument(
+        help="Video files or folders of frames; several, a folder of videos or a dataset root make a batch.",
+        show_default=False,
+    ),
+]
+Manifest = Annotated[
+    Optional[Path],
+    typer.Option("--manifest", help="A CSV or JSON Lines file naming each video of a batch and its inputs/outputs."),
+]
+Shard = Annotated[
+    Optional[str],
+    typer.Option(
+        "--shard",
+        help="I/N: process every N-th video of the sorted batch from the I-th [default: Slurm array, else all].",
+    ),
+]
+SkipExisting = Annotated[
+    bool, typer.Option("--skip-existing", help="Batch: skip videos whose outputs already exist (resume a batch).")
 ]
 
 
 @app.command(epilog=EPILOG)
 @handle_errors
 def refer(
-    input: Input,
+    inputs: Inputs = None,
     text: Annotated[
-        List[str],
+        Optional[List[str]],
         typer.Option(
             "--text", "-t", help="A text query; repeat for more (query 1 blue, 2 red, ...).", show_default=False
         ),
-    ],
+    ] = None,
     output: Annotated[
         Optional[Path],
-        typer.Option("--output", "-o", help="Overlay MP4 [default: <input stem>.refer.mp4 beside the input]."),
+        typer.Option(
+            "--output",
+            "-o",
+            help="Overlay MP4 [default: <input stem>.refer.mp4 beside the input]; for a batch, the folder of "
+            "<name>.refer.mp4 (a Ref-YouTube-VOS root: of Annotations/).",
+        ),
     ] = None,
     masks: Annotated[
-        Optional[Path], typer.Option("--masks", help="Also write DIR/<query index>/<frame>.png masks (0/255).")
+        Optional[Path],
+        typer.Option(
+            "--masks", help="Also write DIR/<query index>/<frame>.png masks (0/255); for a batch, DIR/<name>/..."
+        ),
     ] = None,
     model: Annotated[
         Optional[str],
@@ -120,57 +213,80 @@ def refer(
     legend: Annotated[
         bool, typer.Option("--legend", help="Write each query's text in its colour on a band at the top of the video.")
     ] = False,
+    cache_dir: CacheDir = None,
+    manifest: Manifest = None,
+    shard: Shard = None,
+    skip_existing: SkipExisting = False,
     json_output: Json = False,
     quiet: Quiet = False,
 ) -> None:
-    """Segment the objects that text queries describe (MTTR, ReferFormer or SOC)."""
+    """Segment the objects that text queries describe (MTTR, ReferFormer or SOC), in one video or a batch."""
+    from rvos_cli.pipelines.batch import BatchRequest, parse_shard, refer_items, run_batch, shard_of
     from rvos_cli.pipelines.options import ClipOptions, RuntimeOptions, WindowOptions, refer_options
 
-    options = refer_options(model, weights, checkpoint=checkpoint, tokenizer=tokenizer, size=size, max_size=max_size)
+    options = refer_options(
+        model, weights, checkpoint=checkpoint, tokenizer=tokenizer, size=size, max_size=max_size, cache_dir=cache_dir
+    )
     runtime, windows = (
         RuntimeOptions(device, precision),
         WindowOptions(options.default_window if window is None else window, overlap),
     )
+    clip = ClipOptions(fps, start, end, max_seconds)
+    reporter = Reporter(json_mode=json_output, quiet=quiet)
+    items = refer_items(inputs or [], text or [], manifest, output)
+    if items is not None:
+        batch = BatchRequest(
+            "refer",
+            shard_of(items, shard),
+            options,
+            runtime,
+            clip,
+            windows,
+            out=output,
+            masks=masks,
+            overlay=not any(item.ids for item in items),
+            legend=legend,
+            skip_existing=skip_existing,
+            shard=parse_shard(shard),
+        )
+        summary = run_batch(batch, reporter)
+        reporter.result(summary)
+        raise typer.Exit(summary.exit_code)
     from rvos_cli.pipelines.refer import ReferRequest, run_refer  # torch: only once the options are good
 
     request = ReferRequest(
-        input,
-        text,
-        options,
-        runtime,
-        ClipOptions(fps, start, end, max_seconds),
-        windows,
-        output=output,
-        masks_dir=masks,
-        legend=legend,
+        inputs[0], text or [], options, runtime, clip, windows, output=output, masks_dir=masks, legend=legend
     )
-    reporter = Reporter(json_mode=json_output, quiet=quiet)
     reporter.result(run_refer(request, reporter))
 
 
 @app.command(epilog=EPILOG)
 @handle_errors
 def propagate(
-    input: Input,
+    inputs: Inputs = None,
     mask: Annotated[
-        Path,
+        Optional[Path],
         typer.Option(
             "--mask",
             "-m",
             help="First kept frame's label PNG (palette or grayscale ids), "
-            "or a folder of <frame>.png masks whose later files add objects.",
+            "or a folder of <frame>.png masks whose later files add objects; for a batch, a folder of "
+            "<name>.png (or <name>/) per video.",
             show_default=False,
         ),
-    ],
+    ] = None,
     output: Annotated[
         Optional[Path],
         typer.Option(
             "--output",
             "-o",
-            help="Folder for the per-frame palette PNGs [default: <input stem>.masks beside the input].",
+            help="Folder for the per-frame palette PNGs [default: <input stem>.masks beside the input]; "
+            "for a batch, the folder of <name>/ results.",
         ),
     ] = None,
-    video: Annotated[Optional[Path], typer.Option("--video", help="Also write an overlay MP4 here.")] = None,
+    video: Annotated[
+        Optional[Path], typer.Option("--video", help="Also write an overlay MP4 here; for a batch, a folder.")
+    ] = None,
     model: Annotated[
         str,
         typer.Option(
@@ -199,21 +315,41 @@ def propagate(
     start: Start = None,
     end: End = None,
     max_seconds: MaxSeconds = 10.0,
+    cache_dir: CacheDir = None,
+    manifest: Manifest = None,
+    shard: Shard = None,
+    skip_existing: SkipExisting = False,
     json_output: Json = False,
     quiet: Quiet = False,
 ) -> None:
-    """Propagate a first-frame label mask through a video."""
+    """Propagate a first-frame label mask through a video, or through each video of a batch."""
+    from rvos_cli.pipelines.batch import BatchRequest, parse_shard, propagate_items, run_batch, shard_of
     from rvos_cli.pipelines.options import ClipOptions, RuntimeOptions, propagate_options
     from rvos_cli.pipelines.propagate import PropagateRequest, run_propagate
     from rvos_cli.weights.resolve import installed_weights
 
     runtime = RuntimeOptions(device, precision)
-    installed = model == "auto" and bool(installed_weights("rdevos"))
-    options = propagate_options(model, weights, checkpoint, size, mem_every, top_k, runtime, installed)
-    request = PropagateRequest(
-        input, mask, options, runtime, ClipOptions(fps, start, end, max_seconds), output=output, video=video
-    )
+    installed = installed_weights("rdevos", cache_dir) if model == "auto" else []
+    options = propagate_options(model, weights, checkpoint, size, mem_every, top_k, runtime, installed, cache_dir)
+    clip = ClipOptions(fps, start, end, max_seconds)
     reporter = Reporter(json_mode=json_output, quiet=quiet)
+    items = propagate_items(inputs or [], mask, manifest, output)
+    if items is not None:
+        batch = BatchRequest(
+            "propagate",
+            shard_of(items, shard),
+            options,
+            runtime,
+            clip,
+            out=output,
+            video=video,
+            skip_existing=skip_existing,
+            shard=parse_shard(shard),
+        )
+        summary = run_batch(batch, reporter)
+        reporter.result(summary)
+        raise typer.Exit(summary.exit_code)
+    request = PropagateRequest(inputs[0], mask, options, runtime, clip, output=output, video=video)
     reporter.result(run_propagate(request, reporter))
 
 
@@ -323,12 +459,13 @@ def bench(
     threads: Annotated[
         Optional[int], typer.Option("--threads", help="CPU threads for torch [default: torch's choice].")
     ] = None,
+    cache_dir: CacheDir = None,
     json_output: Json = False,
 ) -> None:
     """Measure speed (model alone and end to end) and peak memory on a generated clip."""
     from rvos_cli.pipelines.bench import BenchRequest, bench_options, parse_size, run_bench
 
-    runtime_options, model_options = bench_options(task, model, weights, backbone, device, precision)
+    runtime_options, model_options = bench_options(task, model, weights, backbone, device, precision, cache_dir)
     request = BenchRequest(
         task, model_options, runtime_options, frames, parse_size(size), window, queries, video, repeat, warmup, threads
     )
@@ -368,8 +505,9 @@ def evaluate(
     reporter.result(run_eval(pred, gt, referring, csv_path, reporter))
 
 
-def main() -> None:
-    app(prog_name="rvos")
+def main(args: list[str] | None = None) -> None:
+    """The `rvos` entry point: exits with the code of rvos_cli.errors.EXIT_CODES."""
+    app(args=args, prog_name="rvos")
 
 
 if __name__ == "__main__":

@@ -55,15 +55,15 @@ def test_atomic_dir_replaces_existing_only_when_complete(tmp_path):
 
 
 @pytest.mark.parametrize("make, maker", [(atomic_file, "mkstemp"), (atomic_dir, "mkdtemp")])
-def test_a_folder_that_refuses_writes_is_one_input_error(tmp_path, monkeypatch, make, maker):
+def test_a_folder_that_refuses_writes_is_one_output_error(tmp_path, monkeypatch, make, maker):
     """os.access can say yes where the file system still refuses (read-only mounts, ACLs, running as root)."""
-    from rvos_cli.errors import InputError
+    from rvos_cli.errors import OutputError
 
     def refuse(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
 
     monkeypatch.setattr(f"tempfile.{maker}", refuse)
-    with pytest.raises(InputError, match=r"cannot write .*out: Permission denied; choose another output folder"):
+    with pytest.raises(OutputError, match=r"cannot write .*out: Permission denied; choose a folder you can write to"):
         with make(tmp_path / "out"):
             pass
     assert list(tmp_path.iterdir()) == []
@@ -80,8 +80,10 @@ def test_atomic_dir_restores_the_previous_output_when_the_swap_fails(tmp_path, m
             raise OSError(28, "No space left on device")
         return real_replace(src, dst)
 
+    from rvos_cli.errors import OutputError
+
     monkeypatch.setattr(os, "replace", failing_replace)
-    with pytest.raises(OSError):
+    with pytest.raises(OutputError, match=r"cannot write .*masks: No space left on device; free some space"):
         with atomic_dir(target) as tmp:
             (tmp / "new.png").write_bytes(b"new")
     assert (target / "old.png").read_bytes() == b"old" and not (target / "new.png").exists()

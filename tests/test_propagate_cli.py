@@ -255,7 +255,8 @@ def test_interrupt_leaves_no_output(work, monkeypatch):
     monkeypatch.setattr(FlowPropagator, "step", interrupted)
     before = listing(work)
     result = rvos("propagate", "clip.mp4", "--mask", "clip.mask.png", "-o", "out", "--video", "overlay.mp4")
-    assert result.exit_code == 130 and result.stderr.strip() == "error: interrupted"
+    assert result.exit_code == 130 and result.stderr.strip().splitlines()[-1] == "error: interrupted"
+    assert sum(line.startswith("error:") for line in result.stderr.splitlines()) == 1
     assert listing(work) == before
 
 

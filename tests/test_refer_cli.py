@@ -272,3 +272,66 @@ def test_checkpoint_without_tokenizer_uses_roberta_base(assets, tmp_path, monkey
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert open_video(tmp_path / "o.mp4").info.num_frames == 3
+
+
+def test_a_query_longer_than_the_text_encoder_takes_is_one_warning(assets, tmp_path):
+    long = "a " * 600  # more than 512 tokens
+    args = ["refer", str(assets / "clip.mp4"), "-t", "b", "-t", long, "--checkpoint", str(assets / "mttr.pth.tar")]
+    args += [
+        "--tokenizer",
+        str(assets / "tokenizer"),
+        "--size",
+        "64",
+        "--window",
+        "4",
+        "--overlap",
+        "1",
+        "--end",
+        "0.25",
+    ]
+    run = CliRunner().invoke(app, [*args, "-o", str(tmp_path / "o.mp4"), "--device", "cpu"])
+    assert run.exit_code == 0, run.output
+    warnings = [line for line in run.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "query 2" in warnings[0] and "truncated" in warnings[0], run.stderr
+
+
+def test_ref_youtube_vos_root_writes_the_submission_layout(assets, tmp_path):
+    """A dataset root is one batch: masks per expression id, no overlays, the model loaded once."""
+    root = tmp_path / "ytvos"
+    frames = [frame for _, frame in open_video(assets / "clip.mp4", max_seconds=0)][:5]
+    meta = {"videos": {}}
+    for video, count in (("v1", 5), ("v2", 3)):
+        folder = root / "valid" / "JPEGImages" / video
+        folder.mkdir(parents=True)
+        for i in range(count):
+            cv2.imwrite(str(folder / f"{i * 5:05d}.jpg"), frames[i][..., ::-1])
+        meta["videos"][video] = {"expressions": {"0": {"exp": "a b"}, "3": {"exp": "c"}}}
+    (root / "meta_expressions" / "valid").mkdir(parents=True)
+    (root / "meta_expressions" / "valid" / "meta_expressions.json").write_text(json.dumps(meta))
+    args = [
+        "refer",
+        str(root),
+        "--checkpoint",
+        str(assets / "mttr.pth.tar"),
+        "--tokenizer",
+        str(assets / "tokenizer"),
+        "--size",
+        "64",
+        "--window",
+        "4",
+        "--overlap",
+        "1",
+        "-o",
+        str(tmp_path / "sub"),
+        "--json",
+    ]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [(line["name"], line["status"]) for line in lines[:-1]] == [("v1", "done"), ("v2", "done")]
+    assert lines[-1]["done"] == 2 and lines[-1]["failed"] == []
+    for video, count in (("v1", 5), ("v2", 3)):
+        for expression in ("0", "3"):
+            folder = tmp_path / "sub" / "Annotations" / video / expression
+            assert sorted(p.name for p in folder.iterdir()) == [f"{i * 5:05d}.png" for i in range(count)]
+    assert not list((tmp_path / "sub").rglob("*.mp4"))

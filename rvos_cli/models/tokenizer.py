@@ -30,8 +30,19 @@ class TextTokenizer:
         self.tokenizer = RobertaTokenizerFast.from_pretrained(str(folder), local_files_only=True)
 
     def __call__(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        input_ids, attention_mask, _ = self.encode(texts)
+        return input_ids, attention_mask
+
+    def encode(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
+        """(input_ids, attention_mask, indices of the texts cut to MAX_TOKENS tokens).
+
+        The model layer does not print: the caller says which queries were truncated.
+        """
         encoded = self.tokenizer(texts, padding="longest", truncation=True, max_length=MAX_TOKENS, return_tensors="pt")
-        return encoded["input_ids"], encoded["attention_mask"]
+        # One token more than the limit is enough to tell a cut text from one that fits exactly.
+        probe = self.tokenizer(texts, truncation=True, max_length=MAX_TOKENS + 1)["input_ids"]
+        truncated = [i for i, ids in enumerate(probe) if len(ids) > MAX_TOKENS]
+        return encoded["input_ids"], encoded["attention_mask"], truncated
 
 
 def write_stand_in_tokenizer(folder: str | os.PathLike) -> Path:

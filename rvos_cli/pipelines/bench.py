@@ -102,17 +102,25 @@ class BenchSummary:
 
 
 def bench_options(
-    task: str, model: str | None, weights: str | None, backbone: str | None, device: str, precision: str
+    task: str,
+    model: str | None,
+    weights: str | None,
+    backbone: str | None,
+    device: str,
+    precision: str,
+    cache_dir: Path | None = None,
 ) -> tuple[RuntimeOptions, ReferModelOptions | PropagateOptions]:
-    """The runtime and the model options of `rvos bench TASK`."""
+    """The runtime and the model options of `rvos bench TASK` (`cache_dir`: the weights cache)."""
     runtime = RuntimeOptions(device, precision)
     if task == "refer":
-        return runtime, refer_options(model, weights, backbone=backbone)
+        return runtime, refer_options(model, weights, backbone=backbone, cache_dir=cache_dir)
     if task == "propagate":
         if backbone is not None:
             raise InputError("--backbone is for `bench refer`; propagation models have one architecture")
-        installed = (model or "auto") == "auto" and bool(installed_weights("rdevos"))
-        return runtime, propagate_options(model or "auto", weights, runtime=runtime, installed=installed)
+        installed = installed_weights("rdevos", cache_dir) if (model or "auto") == "auto" else []
+        return runtime, propagate_options(
+            model or "auto", weights, runtime=runtime, installed=installed, cache_dir=cache_dir
+        )
     raise InputError(f"unknown bench task {task!r}; use refer or propagate")
 
 

@@ -38,7 +38,7 @@ def propagate_weights(options: PropagateOptions) -> ResolvedWeights | None:
     """The weights a propagation model needs (None for the weight-free flow tracker)."""
     if isinstance(options, FlowOptions):
         return None
-    return resolve_weights(options.model, options.weights, options.checkpoint)
+    return resolve_weights(options.model, options.weights, options.checkpoint, cache_dir=options.cache_dir)
 
 
 def build_propagator(
@@ -57,7 +57,12 @@ def build_propagator(
     spec = MODELS[options.model]
     network = spec.load(weights.source)
     propagator = spec.adapter(
-        network, size=options.size, device=runtime.device, autocast=AUTOCAST[runtime.precision], **settings
+        network,
+        size=options.size,
+        upscale=options.upscale,
+        device=runtime.device,
+        autocast=AUTOCAST[runtime.precision],
+        **settings,
     )
     return propagator, {"size": options.size, **settings, "weights": weights.name, **runtime.describe()}
 
@@ -65,7 +70,12 @@ def build_propagator(
 def refer_weights(options: ReferModelOptions) -> ResolvedWeights:
     spec = MODELS[options.model]
     return resolve_weights(
-        options.model, options.weights, options.checkpoint, options.tokenizer, tokenizer_entry=spec.tokenizer
+        options.model,
+        options.weights,
+        options.checkpoint,
+        options.tokenizer,
+        tokenizer_entry=spec.tokenizer,
+        cache_dir=options.cache_dir,
     )
 
 

@@ -8,7 +8,7 @@ rather than being dropped.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
@@ -36,10 +36,12 @@ class RuntimeOptions:
 
 @dataclass(frozen=True)
 class WeightsOptions:
-    """weights: a registry name; checkpoint: a file fetched by hand (wins over the entry's file)."""
+    """weights: a registry name; checkpoint: a file fetched by hand (wins over the entry's file);
+    cache_dir: the weights cache (None: $RVOS_HOME, else $XDG_CACHE_HOME/rvos, else ~/.cache/rvos)."""
 
     weights: str | None = None
     checkpoint: Path | None = None
+    cache_dir: Path | None = None
 
     def check_checkpoint(self) -> None:
         if self.checkpoint is not None and not Path(self.checkpoint).is_file():
@@ -53,10 +55,12 @@ class WeightsOptions:
 
 @dataclass(frozen=True)
 class FlowOptions:
-    """The weight-free optical-flow tracker. size: short side the flow is computed at (0 = native)."""
+    """The weight-free optical-flow tracker. size: short side the flow is computed at (0 = native).
+    reason: why `--model auto` picked it (empty when named)."""
 
     model: ClassVar[str] = "flow"
     size: int = 480
+    reason: str = field(default="", compare=False)
 
     def __post_init__(self):
         _check_size(self.size)
@@ -64,13 +68,16 @@ class FlowOptions:
 
 @dataclass(frozen=True)
 class RdevosOptions(WeightsOptions):
-    """RDE-VOS. size: short side the network works at (0 = native; never upscaled unless asked);
-    mem_every / top_k: the memory schedule (None: the weights entry's values)."""
+    """RDE-VOS. size: short side the network works at (0 = native); upscale: whether a clip whose
+    short side is below `size` is upscaled to it (only when --size was given); mem_every / top_k:
+    the memory schedule (None: the weights entry's values). reason: why `--model auto` picked it."""
 
     model: ClassVar[str] = "rdevos"
     size: int = 480
     mem_every: int | None = None
     top_k: int | None = None
+    upscale: bool = False
+    reason: str = field(default="", compare=False)
 
     def __post_init__(self):
         _check_size(self.size)
@@ -92,14 +99,23 @@ def propagate_options(
     mem_every: int | None = None,
     top_k: int | None = None,
     runtime: RuntimeOptions = RuntimeOptions(),
-    installed: bool = False,
+    installed: list[str] | bool = False,
+    cache_dir: Path | None = None,
 ) -> PropagateOptions:
     """The options of `rvos propagate --model ...`. `auto` is rdevos when RDE-VOS weights are
-    `installed` or a learned-model option is given, else flow."""
+    `installed` (their names, or True) or a learned-model option is given, else flow."""
     learned = {"--weights": weights, "--checkpoint": checkpoint, "--mem-every": mem_every, "--top-k": top_k}
     given = [flag for flag, value in learned.items() if value is not None]
+    reason = ""
     if model == "auto":
         model = "rdevos" if given or installed else "flow"
+        if given:
+            reason = f"--model auto picked rdevos because {given[0]} was given"
+        elif installed:
+            names = f" ({', '.join(installed)})" if isinstance(installed, list) else ""
+            reason = f"--model auto picked rdevos because RDE-VOS weights are installed{names}"
+        else:
+            reason = "--model auto picked flow because no RDE-VOS weights are installed"
     if model not in PROPAGATE_MODELS:
         raise InputError(f"unknown --model {model!r}; use auto or one of: {', '.join(PROPAGATE_MODELS)}")
     if model == "flow":
@@ -110,9 +126,16 @@ def propagate_options(
             )
         if runtime.device not in ("auto", "cpu") or runtime.precision not in ("auto", "fp32"):
             raise InputError("--model flow runs on the CPU in float32; drop --device/--precision or use --model rdevos")
-        return FlowOptions(size=480 if size is None else size)
+        return FlowOptions(size=480 if size is None else size, reason=reason)
     return RdevosOptions(
-        weights=weights, checkpoint=checkpoint, size=480 if size is None else size, mem_every=mem_every, top_k=top_k
+        weights=weights,
+        checkpoint=checkpoint,
+        cache_dir=cache_dir,
+        size=480 if size is None else size,
+        mem_every=mem_every,
+        top_k=top_k,
+        upscale=size is not None,
+        reason=reason,
     )
 
 

@@ -14,7 +14,7 @@ from rvos_cli.errors import InputError
 from rvos_cli.pipelines.annotations import load_annotations
 from rvos_cli.pipelines.options import ClipOptions, PropagateOptions, RuntimeOptions
 from rvos_cli.ui import Reporter
-from rvos_cli.video.outputs import check_output, check_replaceable_dir
+from rvos_cli.video.outputs import check_output, check_replaceable_dir, check_video_output
 
 
 @dataclass(frozen=True)
@@ -82,11 +82,11 @@ def default_output(input: Path) -> Path:
 def check_outputs(request: PropagateRequest) -> tuple[Path, Path | None]:
     """The masks folder and the overlay video, checked before any work."""
     inputs = [request.input, request.mask]
-    output = check_output(request.output or default_output(request.input), inputs, "--output")
+    output = check_output(request.output or default_output(request.input), inputs, "--output", folder=True)
     check_replaceable_dir(output, "--output")
     video = None
     if request.video is not None:
-        video = check_output(request.video, inputs, "--video")
+        video = check_video_output(request.video, inputs, "--video")
         if video == output:
             raise InputError("--video and --output name the same path; choose two different paths")
         if output in video.parents:
@@ -95,6 +95,19 @@ def check_outputs(request: PropagateRequest) -> tuple[Path, Path | None]:
                 "whole; write the video elsewhere"
             )
     return output, video
+
+
+def _first_note(options: PropagateOptions, name: str, info) -> str:
+    """Which model runs, at which size, and why `--model auto` picked it."""
+    note = f"{name}: {info.num_frames} frames of {info.width}x{info.height}"
+    if options.model == "rdevos":
+        from rvos_cli.models.rdevos.preprocess import processing_size
+
+        height, width = processing_size(info.height, info.width, options.size, options.upscale)
+        note += f", working at {width}x{height}"
+        if (height, width) == (info.height, info.width) and 0 < min(height, width) < options.size:
+            note += f" (not upscaled to {options.size}; pass --size {options.size} to upscale)"
+    return note + (f"; {options.reason}" if options.reason else "")
 
 
 def run_propagate(request: PropagateRequest, reporter: Reporter, built: tuple | None = None) -> PropagateSummary:
@@ -121,6 +134,7 @@ def run_propagate(request: PropagateRequest, reporter: Reporter, built: tuple | 
         annotations = load_annotations(request.mask, info, reporter)
     with timings("load"):
         propagator, settings = built or build_propagator(request.options, runtime, weights)
+    reporter.note(_first_note(request.options, propagator.name, info))
     with contextlib.ExitStack() as outputs:
         pngs = outputs.enter_context(PaletteWriter(output, info.names))
         overlay = outputs.enter_context(OverlayVideoWriter(video, info)) if video else None

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from rvos_cli.errors import InputError
+from rvos_cli.models.tokenizer import MAX_TOKENS, TextTokenizer
 from rvos_cli.pipelines.options import ClipOptions, ReferModelOptions, RuntimeOptions, WindowOptions
 from rvos_cli.pipelines.timing import Timings
 
@@ -41,6 +42,8 @@ class ReferRequest:
     output: Path | None = None
     masks_dir: Path | None = None
     legend: bool = False
+    overlay: bool = True  # False: masks only (a dataset's submission layout)
+    query_names: tuple[str, ...] | None = None  # folders of --masks: query index (0, 1, ...) unless given
 
 
 @dataclass
@@ -137,7 +140,7 @@ class ReferSummary:
     """What `rvos refer` did: its JSON summary and its human lines."""
 
     input: Path
-    output: Path
+    output: Path | None
     masks: Path | None
     model: str
     weights: str
@@ -176,7 +179,7 @@ class ReferSummary:
         return {
             "command": "refer",
             "input": os.fspath(self.input),
-            "output": os.fspath(self.output),
+            "output": os.fspath(self.output) if self.output else None,
             "masks": os.fspath(self.masks) if self.masks else None,
             "model": self.model,
             "weights": self.weights,
@@ -196,7 +199,8 @@ class ReferSummary:
         }
 
     def human(self) -> str:
-        lines = [f"wrote {self.output}" + (f" and masks in {self.masks}" if self.masks else "")]
+        written = [str(p) for p in (self.output, self.masks) if p]
+        lines = [f"wrote {written[0]}" + (f" and masks in {written[1]}" if len(written) > 1 else "")]
         lines += [
             f"  query {q + 1} ({COLOR_NAMES[q] if q < len(COLOR_NAMES) else 'other'}): {text}"
             for q, text in enumerate(self.texts)
@@ -212,15 +216,20 @@ def default_output(input: Path) -> Path:
 
 def check_outputs(request: ReferRequest) -> tuple[list[str], Path, Path | None]:
     """The texts, the overlay video and the masks folder, checked before any work."""
-    from rvos_cli.video.outputs import check_output, check_replaceable_dir
+    from rvos_cli.video.outputs import check_output, check_replaceable_dir, check_video_output
 
     texts = [" ".join(t.split()) for t in request.texts]
     if not texts or not all(texts):
         raise InputError("give at least one non-empty text query with -t/--text")
-    output = check_output(request.output or default_output(request.input), [request.input], "--output")
+    output = None
+    if request.overlay:
+        output = check_video_output(request.output or default_output(request.input), [request.input], "--output")
+    elif request.masks_dir is None:
+        raise InputError("nothing to write: give --masks when the overlay video is off")
     masks_dir = None
     if request.masks_dir is not None:
-        masks_dir = check_output(request.masks_dir, [request.input, output], "--masks")
+        inputs = [request.input, output] if output else [request.input]
+        masks_dir = check_output(request.masks_dir, inputs, "--masks", folder=True)
         check_replaceable_dir(masks_dir, "--masks")
     return list(request.texts), output, masks_dir
 
@@ -242,6 +251,39 @@ def segment_window(
     with timings("postprocess"), torch.inference_mode():
         masks, scores, selected = model.select(out, input_size=tuple(video.shape[-2:]), original_size=original_size)
         return masks.cpu().numpy(), scores.float().cpu(), selected.cpu()
+
+
+@dataclass
+class WindowMasks:
+    """One window's masks [Q, T, H0, W0] uint8 at the frames' size; frames [window.start, final)
+    are final (no later window covers them)."""
+
+    window: Window
+    masks: np.ndarray
+    final: int
+    result: WindowResult
+
+
+def segment_windows(model, input_ids, attention_mask, source, spans, size, runtime, timings) -> Iterator[WindowMasks]:
+    """Every window of `source` through `model`, decoded and resized in a background thread."""
+    info = source.info
+    windows = read_windows(source, spans, lambda frames: model.preprocess(frames, size), timings)
+    for k, window in enumerate(prefetch(windows)):
+        masks, scores, selected = segment_window(
+            model, window.video, input_ids, attention_mask, (info.height, info.width), runtime, timings
+        )
+        picked = scores.gather(1, selected[:, None])[:, 0]
+        fraction = masks.reshape(masks.shape[0], -1).mean(axis=1)
+        result = WindowResult(window.start, window.end, picked.tolist(), selected.tolist(), fraction.tolist())
+        yield WindowMasks(window, masks, spans[k + 1][0] if k + 1 < len(spans) else window.end, result)
+
+
+def _tokenize(tokenizer, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
+    """(input_ids, attention_mask, indices of the texts the tokenizer truncated)."""
+    if isinstance(tokenizer, TextTokenizer):
+        return tokenizer.encode(texts)
+    input_ids, attention_mask = tokenizer(texts)
+    return input_ids, attention_mask, []
 
 
 def run_refer(request: ReferRequest, reporter, built: tuple | None = None) -> ReferSummary:
@@ -267,7 +309,12 @@ def run_refer(request: ReferRequest, reporter, built: tuple | None = None) -> Re
     with timings("load"):
         model, tokenizer = built or build_referrer(request.options, runtime, weights)
         texts = [model.prepare_text(t) for t in texts]
-        input_ids, attention_mask = tokenizer(texts)
+        input_ids, attention_mask, truncated = _tokenize(tokenizer, texts)
+    for q in truncated:
+        reporter.warn(
+            f"query {q + 1} ({len(texts[q])} characters) is longer than the text encoder's limit of "
+            f"{MAX_TOKENS} tokens; it was truncated and only its beginning is used"
+        )
     size = model.input_size(info.height, info.width)
     spans = request.windows.spans(info.num_frames)
     reporter.note(
@@ -283,37 +330,30 @@ def run_refer(request: ReferRequest, reporter, built: tuple | None = None) -> Re
         contextlib.ExitStack() as outputs,
         ThreadPoolExecutor(max_workers=1, thread_name_prefix="rvos-encode") as encoder,
     ):
-        video_out = outputs.enter_context(OverlayVideoWriter(output, info))
+        video_out = outputs.enter_context(OverlayVideoWriter(output, info)) if output else None
         masks_out = None
         if masks_dir:
-            masks_out = outputs.enter_context(BinaryMaskWriter(masks_dir, info.names, queries=len(texts)))
+            queries = request.query_names or len(texts)
+            masks_out = outputs.enter_context(BinaryMaskWriter(masks_dir, info.names, queries=queries))
 
         def write(window: Window, masks: np.ndarray, upto: int) -> None:
             # Only frames no later window covers are final; the overlap waits for the next window.
             for offset in range(upto - window.start):
                 frame_masks = masks[:, offset]
-                with timings("overlay"):
-                    video_out.write(overlay_masks(window.frames[offset], frame_masks, legend=legend))
+                if video_out is not None:
+                    with timings("overlay"):
+                        video_out.write(overlay_masks(window.frames[offset], frame_masks, legend=legend))
                 if masks_out is not None:
                     with timings("write"):
                         masks_out.write(window.start + offset, frame_masks)
             advance(upto - window.start)
 
         pending: Future | None = None
-        windows = read_windows(source, spans, lambda frames: model.preprocess(frames, size), timings)
-        for k, window in enumerate(prefetch(windows)):
-            masks, scores, selected = segment_window(
-                model, window.video, input_ids, attention_mask, (info.height, info.width), runtime, timings
-            )
-            picked = scores.gather(1, selected[:, None])[:, 0]
-            fraction = masks.reshape(len(texts), -1).mean(axis=1)
-            results.append(
-                WindowResult(window.start, window.end, picked.tolist(), selected.tolist(), fraction.tolist())
-            )
+        for part in segment_windows(model, input_ids, attention_mask, source, spans, size, runtime, timings):
+            results.append(part.result)
             if pending is not None:
                 pending.result()
-            upto = spans[k + 1][0] if k + 1 < len(spans) else window.end
-            pending = encoder.submit(write, window, masks, upto)
+            pending = encoder.submit(write, part.window, part.masks, part.final)
         if pending is not None:
             pending.result()
         with timings("finish"):

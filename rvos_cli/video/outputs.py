@@ -5,13 +5,22 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from rvos_cli.errors import InputError
+from rvos_cli.errors import InputError, OutputError
 from rvos_cli.video.reader import FRAME_EXTENSIONS
 
+# Overlay video containers by extension: ffmpeg's muxer name for each.
+VIDEO_CONTAINERS = {".mp4": "mp4", ".mov": "mov", ".mkv": "matroska", ".avi": "avi"}
 
-def check_output(target: str | os.PathLike, inputs: list[str | os.PathLike], flag: str) -> Path:
-    """Refuse outputs that would overwrite an input or land in an unwritable or missing folder."""
+
+def check_output(target: str | os.PathLike, inputs: list[str | os.PathLike], flag: str, folder: bool = False) -> Path:
+    """Refuse outputs that would overwrite an input or land in an unwritable or missing folder.
+
+    `folder`: the output is a folder (mask PNGs); otherwise it is a file, and an existing folder of
+    that name is refused here, before any work, rather than when the finished file is renamed.
+    """
     target = Path(target).absolute()
+    if not folder and target.is_dir():
+        raise InputError(f"{flag} {target} is an existing folder; give the path of a file to write")
     for source in inputs:
         source = Path(source).absolute()
         if target == source or target in source.parents:
@@ -25,8 +34,19 @@ def check_output(target: str | os.PathLike, inputs: list[str | os.PathLike], fla
     if not parent.is_dir():
         raise InputError(f"{flag} {target}: folder {parent} does not exist; create it or choose another output path")
     if not os.access(parent, os.W_OK | os.X_OK):
-        raise InputError(f"{flag} {target}: folder {parent} is not writable; choose another output path")
+        raise OutputError(f"{flag} {target}: folder {parent} is not writable; choose another output path")
     return target
+
+
+def check_video_output(target: str | os.PathLike, inputs: list[str | os.PathLike], flag: str) -> Path:
+    """check_output for an overlay video, whose extension picks the container (.mp4, .mov, .mkv, .avi)."""
+    path = check_output(target, inputs, flag)
+    if path.suffix.lower() not in VIDEO_CONTAINERS:
+        raise InputError(
+            f"{flag} {path}: unknown video container {path.suffix or '(no extension)'!r}; "
+            f"end the name in {', '.join(VIDEO_CONTAINERS)}"
+        )
+    return path
 
 
 def check_replaceable_dir(target: Path, flag: str) -> None:

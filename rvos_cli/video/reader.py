@@ -110,6 +110,47 @@ def _check_unique_stems(files: list[Path]) -> None:
             )
 
 
+def _opencv_name(path: Path) -> str:
+    """OpenCV takes file names as UTF-8 and crashes on the undecodable bytes (surrogate escapes) that
+    Linux allows in a name; such a file is reached through its descriptor's /proc path instead."""
+    name = os.fspath(path)
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return ""
+    return name
+
+
+class _Capture:
+    """A cv2.VideoCapture of any file name: a name that is not UTF-8 is opened as /proc/self/fd/N."""
+
+    def __init__(self, path: Path):
+        self._fd = None
+        name = _opencv_name(path)
+        if not name:
+            if not os.path.isdir("/proc/self/fd"):
+                raise InputError(
+                    f"{printable_path(path)}: the file name is not valid UTF-8, which OpenCV cannot open here; "
+                    "rename the file"
+                )
+            self._fd = os.open(path, os.O_RDONLY)
+            name = f"/proc/self/fd/{self._fd}"
+        self._capture = cv2.VideoCapture(name, cv2.CAP_FFMPEG)
+
+    def __getattr__(self, name: str):
+        return getattr(self._capture, name)
+
+    def release(self) -> None:
+        self._capture.release()
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def printable_path(path: str | os.PathLike) -> str:
+    return os.fspath(path).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 class VideoSource:
     """Iterate `for index, frame in source` over the kept frames (HxWx3 uint8 RGB), as often as needed."""
 
@@ -160,9 +201,10 @@ class VideoFileSource(VideoSource):
         self._first = span.first
 
     @staticmethod
-    def _open(path: Path) -> cv2.VideoCapture:
-        capture = cv2.VideoCapture(os.fspath(path), cv2.CAP_FFMPEG)
+    def _open(path: Path) -> _Capture:
+        capture = _Capture(path)
         if not capture.isOpened():
+            capture.release()
             kinds = stream_kinds(path)
             if kinds and "Video" not in kinds:
                 raise InputError(f"{path} has no video stream (zero frames); pass a video file with pictures")

@@ -1,4 +1,8 @@
-"""Atomic outputs: an H.264 MP4 piped through ffmpeg, and folders of per-frame mask PNGs."""
+"""Atomic outputs: an H.264 video piped through ffmpeg, and folders of per-frame mask PNGs.
+
+Every OSError while writing (full disk, permissions) is one OutputError (exit 5) naming the path
+and the cause; the partial output is removed as on any other error.
+"""
 
 from __future__ import annotations
 
@@ -8,24 +12,26 @@ import subprocess
 import tempfile
 from fractions import Fraction
 from pathlib import Path
+from typing import Sequence
 
 import cv2
 import numpy as np
 
 from rvos_cli.atomic import atomic_dir, atomic_file
-from rvos_cli.errors import RvosError
+from rvos_cli.errors import OutputError, output_error
 from rvos_cli.video.ffmpeg import ffmpeg_exe
-from rvos_cli.video.outputs import check_output, check_replaceable_dir
-from rvos_cli.video.palette import write_palette_png
+from rvos_cli.video.outputs import VIDEO_CONTAINERS, check_output, check_replaceable_dir
+from rvos_cli.video.palette import encode_palette_png
 from rvos_cli.video.reader import VideoInfo
 
 
 class Mp4Writer:
-    """H.264 yuv420p MP4 from HxWx3 uint8 RGB frames; odd sizes are padded by one black pixel.
+    """H.264 yuv420p video from HxWx3 uint8 RGB frames; odd sizes are padded by one black pixel.
 
+    The extension picks the container: .mp4 (default for other names), .mov, .mkv or .avi.
     `audio` is a list of ffmpeg input arguments (e.g. `["-ss", "2", "-t", "3", "-i", "in.mp4"]`)
-    whose first audio stream is encoded to AAC; the arguments should cut it to the video's span.
-    The file appears under its name only when the writer closes without error.
+    whose first audio stream is encoded to AAC (MP3 in AVI); the arguments should cut it to the
+    video's span. The file appears under its name only when the writer closes without error.
     """
 
     def __init__(self, path: str | os.PathLike, width: int, height: int, fps: float, audio: list[str] | None = None):
@@ -74,9 +80,13 @@ class Mp4Writer:
             "-r",
             rate,
         ]
+        container = VIDEO_CONTAINERS.get(self.path.suffix.lower(), "mp4")
         if self.audio:
-            command += ["-map", "1:a:0?", "-c:a", "aac", "-b:a", "128k"]
-        return command + ["-movflags", "+faststart", "-f", "mp4", os.fspath(tmp)]
+            codec = "libmp3lame" if container == "avi" else "aac"
+            command += ["-map", "1:a:0?", "-c:a", codec, "-b:a", "128k"]
+        if container in ("mp4", "mov"):
+            command += ["-movflags", "+faststart"]
+        return command + ["-f", container, os.fspath(tmp)]
 
     def __enter__(self) -> Mp4Writer:
         tmp = self._stack.enter_context(atomic_file(self.path))
@@ -92,15 +102,15 @@ class Mp4Writer:
             raise ValueError(f"frame must be {self.size[0]}x{self.size[1]}x3 uint8, got {frame.dtype} {frame.shape}")
         try:
             self._process.stdin.write(np.ascontiguousarray(frame).tobytes())
-        except BrokenPipeError:
+        except OSError:  # BrokenPipeError: ffmpeg stopped (a full disk, a bad path); its log says why
             self._process.wait()
             raise self._failure() from None
 
-    def _failure(self) -> RvosError:
+    def _failure(self) -> OutputError:
         self._log.seek(0)
         lines = self._log.read().decode(errors="replace").strip().splitlines()
         reason = lines[-1] if lines else f"exit code {self._process.returncode}"
-        return RvosError(f"ffmpeg could not write {self.path}: {reason}")
+        return OutputError(f"ffmpeg could not write {self.path}: {reason}; check the free space and the folder")
 
     def _kill(self) -> None:
         if self._process.poll() is None:
@@ -108,7 +118,10 @@ class Mp4Writer:
             self._process.wait()
 
     def _finish(self) -> None:
-        self._process.stdin.close()
+        try:
+            self._process.stdin.close()
+        except OSError:
+            pass  # the exit code and the log below say what went wrong
         if self._process.wait() != 0:
             raise self._failure()
 
@@ -140,7 +153,7 @@ class _PngFolderWriter:
     """A folder of per-frame PNGs that appears under its name only when complete."""
 
     def __init__(self, out_dir: str | os.PathLike, names: list[str]):
-        self.out_dir = check_output(out_dir, [], "output")
+        self.out_dir = check_output(out_dir, [], "output", folder=True)
         check_replaceable_dir(self.out_dir, "output")
         self.names = names
         self._stack = contextlib.ExitStack()
@@ -152,30 +165,44 @@ class _PngFolderWriter:
     def __exit__(self, exc_type, exc, tb) -> bool:
         return self._stack.__exit__(exc_type, exc, tb)
 
+    def _write_bytes(self, relative: str, data: bytes) -> None:
+        """One PNG into the temporary folder; an OSError names the final path and its cause (exit 5)."""
+        try:
+            (self.tmp / relative).write_bytes(data)
+        except OSError as exc:
+            raise output_error(self.out_dir / relative, exc) from None
+
 
 class PaletteWriter(_PngFolderWriter):
     """`write(index, labels)`: labels [H, W] uint8 ids -> OUT_DIR/<names[index]>.png, mode P, DAVIS palette."""
 
     def write(self, index: int, labels: np.ndarray) -> None:
-        write_palette_png(self.tmp / f"{self.names[index]}.png", labels)
+        self._write_bytes(f"{self.names[index]}.png", encode_palette_png(labels))
 
 
 class BinaryMaskWriter(_PngFolderWriter):
-    """`write(index, masks)`: masks [Q, H, W] uint8 0/1 -> OUT_DIR/<q>/<names[index]>.png as 0/255 (q from 0)."""
+    """`write(index, masks)`: masks [Q, H, W] uint8 0/1 -> OUT_DIR/<query>/<names[index]>.png as 0/255.
 
-    def __init__(self, out_dir: str | os.PathLike, names: list[str], queries: int):
+    queries: the number of queries (folders 0, 1, ...) or each query's folder name (e.g. the
+    Ref-YouTube-VOS expression ids).
+    """
+
+    def __init__(self, out_dir: str | os.PathLike, names: list[str], queries: int | Sequence[str]):
         super().__init__(out_dir, names)
-        self.queries = queries
+        self.queries = [str(q) for q in (range(queries) if isinstance(queries, int) else queries)]
 
     def __enter__(self):
         super().__enter__()
-        for query in range(self.queries):
-            (self.tmp / str(query)).mkdir()
+        for query in self.queries:
+            (self.tmp / query).mkdir()
         return self
 
     def write(self, index: int, masks: np.ndarray) -> None:
-        if masks.ndim != 3 or masks.shape[0] != self.queries:
-            raise ValueError(f"masks must be [{self.queries}, H, W], got {masks.shape}")
-        for query, mask in enumerate(masks):
-            path = self.tmp / str(query) / f"{self.names[index]}.png"
-            cv2.imwrite(os.fspath(path), (mask > 0).astype(np.uint8) * 255)
+        if masks.ndim != 3 or masks.shape[0] != len(self.queries):
+            raise ValueError(f"masks must be [{len(self.queries)}, H, W], got {masks.shape}")
+        for query, mask in zip(self.queries, masks):
+            # Encoded in memory and written by Python: any file name works, and a write error is an OSError.
+            ok, data = cv2.imencode(".png", (mask > 0).astype(np.uint8) * 255)
+            if not ok:
+                raise OutputError(f"cannot encode mask {query} of frame {self.names[index]} as PNG")
+            self._write_bytes(f"{query}/{self.names[index]}.png", data.tobytes())

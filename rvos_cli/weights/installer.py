@@ -18,7 +18,7 @@ from filelock import FileLock, Timeout
 
 from rvos_cli import settings
 from rvos_cli.atomic import atomic_file
-from rvos_cli.errors import InputError, MissingWeightsError
+from rvos_cli.errors import InputError, MissingWeightsError, RvosError
 from rvos_cli.weights.cache import RECORD, entry_dir, installed_record, lock_path
 from rvos_cli.weights.fetch import fetch, install_local, sha256_file
 from rvos_cli.weights.registry import WeightsEntry, WeightsFile
@@ -87,7 +87,9 @@ def _install_files(
             else:
                 sources[file.path] = fetch(entry.name, file, dest, show_progress)
             files[file.path] = file.role
-        checkpoint = _convert(entry, folder, keep_original, files) if entry.model != "none" else None
+        checkpoint = None
+        if entry.model != "none":
+            checkpoint = _convert(entry, folder, keep_original, files, local.get(entry.checkpoint.path))
     except BaseException:
         _remove_if_empty(folder)
         raise
@@ -106,8 +108,13 @@ def _install_files(
     return record
 
 
-def _convert(entry: WeightsEntry, folder: Path, keep_original: bool, files: dict[str, str]) -> str:
-    """Turn the downloaded checkpoint into model.safetensors; update `files`; return the name to load."""
+def _convert(
+    entry: WeightsEntry, folder: Path, keep_original: bool, files: dict[str, str], given: Path | None = None
+) -> str:
+    """Turn the downloaded checkpoint into model.safetensors; update `files`; return the name to load.
+
+    `given`: the user's file when the checkpoint came from `--from`; an error names it, not the cache copy.
+    """
     from rvos_cli.weights.convert import convert_checkpoint  # torch: only when converting
 
     original = entry.checkpoint.path
@@ -115,6 +122,14 @@ def _convert(entry: WeightsEntry, folder: Path, keep_original: bool, files: dict
         convert_checkpoint(
             folder / original, folder / CONVERTED, entry.model, metadata={"rvos_entry": entry.name, "source": original}
         )
+    except RvosError as exc:
+        (folder / original).unlink(missing_ok=True)
+        if given is None:
+            raise
+        message = str(exc).replace(os.fspath(folder / original), f"--from {given}")
+        if message == str(exc):
+            message = f"--from {given}: {message}"
+        raise type(exc)(message) from None
     except BaseException:
         # A file that is not this model's checkpoint will never become one: do not keep it.
         (folder / original).unlink(missing_ok=True)

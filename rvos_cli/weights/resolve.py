@@ -98,11 +98,11 @@ def resolve_weights(
         path = locate_checkpoint(entry.name, cache_dir)
     folder = None
     if tokenizer_entry is not None:
-        folder = _tokenizer_folder(entry, tokenizer, tokenizer_entry, cache_dir)
+        folder = tokenizer_folder(entry, tokenizer, tokenizer_entry, cache_dir)
     return ResolvedWeights(model, path, entry, dict(entry.defaults) if entry else {}, folder)
 
 
-def _tokenizer_folder(
+def tokenizer_folder(
     entry: WeightsEntry | None, given: str | os.PathLike | None, fallback: str, cache_dir: str | os.PathLike | None
 ) -> Path:
     """--tokenizer, else the entry's own tokenizer files, else those of the entry it names, else `fallback`'s."""

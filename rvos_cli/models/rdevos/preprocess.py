@@ -36,9 +36,14 @@ def unpad(x: Tensor, pad: tuple[int, int, int, int]) -> Tensor:
     return x[..., top : x.shape[-2] - bottom, left : x.shape[-1] - right]
 
 
-def processing_size(height: int, width: int, shorter_side: int) -> tuple[int, int]:
-    """(H, W) with the shorter side resized to `shorter_side` (0 keeps the size), as torchvision's Resize(int)."""
+def processing_size(height: int, width: int, shorter_side: int, upscale: bool = True) -> tuple[int, int]:
+    """(H, W) with the shorter side resized to `shorter_side` (0 keeps the size), as torchvision's Resize(int).
+
+    With `upscale` False a frame whose shorter side is already below `shorter_side` keeps its size.
+    """
     if shorter_side <= 0 or min(height, width) == shorter_side:
+        return height, width
+    if not upscale and min(height, width) < shorter_side:
         return height, width
     if height <= width:
         return shorter_side, int(shorter_side * width / height)
@@ -53,10 +58,14 @@ def resize_image(x: Tensor, size: tuple[int, int]) -> Tensor:
 
 
 def resize_labels(labels: Tensor, size: tuple[int, int]) -> Tensor:
-    """Nearest resize of an integer label map [H,W]."""
+    """Nearest resize of an integer label map [H,W], as the official evaluation does it.
+
+    torchvision's `Resize(size, InterpolationMode.NEAREST)` on a tensor is the legacy `nearest`:
+    output pixel `d` reads source pixel `floor(d * in / out)` (not `nearest-exact`'s centre rule).
+    """
     if tuple(labels.shape[-2:]) == tuple(size):
         return labels
-    return F.interpolate(labels[None, None].float(), size=size, mode="nearest-exact")[0, 0].to(labels.dtype)
+    return F.interpolate(labels[None, None].float(), size=size, mode="nearest")[0, 0].to(labels.dtype)
 
 
 def resize_probs(probs: Tensor, size: tuple[int, int]) -> Tensor:

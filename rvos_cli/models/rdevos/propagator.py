@@ -26,8 +26,8 @@ class RdevosPropagator:
 
     frame [H, W, 3] uint8 RGB; labels [H, W] uint8 (0 = background). Objects in `new_labels` whose
     ids are not tracked yet join on that frame; ids already tracked there are ignored. `size` is
-    the short side the network works at (0 = native); `autocast` an optional torch dtype for
-    mixed precision on `device`.
+    the short side the network works at (0 = native); a smaller frame is upscaled to it only with
+    `upscale`. `autocast` an optional torch dtype for mixed precision on `device`.
     """
 
     name = "rdevos"
@@ -40,9 +40,10 @@ class RdevosPropagator:
         size: int = 480,
         device: torch.device = torch.device("cpu"),
         autocast: torch.dtype | None = None,
+        upscale: bool = True,
     ):
         self.net = net.to(device)
-        self.mem_every, self.top_k, self.size = mem_every, top_k, size
+        self.mem_every, self.top_k, self.size, self.upscale = mem_every, top_k, size, upscale
         self.device, self.autocast = device, autocast
         self.ids: list[int] = []
         self.tracker: RDETracker | None = None
@@ -53,7 +54,7 @@ class RdevosPropagator:
         if not ids:
             raise InputError("the first-frame mask has no object (all pixels are 0); label objects with ids 1-255")
         self.output_size = frame.shape[:2]
-        self.input_size = processing_size(*self.output_size, self.size)
+        self.input_size = processing_size(*self.output_size, self.size, self.upscale)
         self.tracker = RDETracker(self.net, top_k=self.top_k, mem_every=self.mem_every)
         self.ids = []
         self._run(frame, labels, ids)

@@ -1,0 +1,87 @@
+"""`rvos.Propagator`: a first-frame mask carried through a video by the optical-flow tracker or RDE-VOS."""
+
+from __future__ import annotations
+
+import os
+from typing import Iterator, Mapping
+
+import numpy as np
+import torch
+
+from rvos.source import Video, video_source
+from rvos_cli.errors import InputError
+from rvos_cli.pipelines.build import build_propagator
+from rvos_cli.pipelines.device import resolve_runtime
+from rvos_cli.pipelines.options import RuntimeOptions, propagate_options
+from rvos_cli.weights import registry_entry
+from rvos_cli.weights.resolve import ResolvedWeights
+
+
+class Propagator:
+    """Propagate label masks, as `rvos propagate` does.
+
+    model: "flow" (no weights), "rdevos", or a registry name such as "rdevos-ytvos" (that model with
+    those weights); checkpoint: a file fetched by hand, or a state dict in the official layout.
+    Loaded once, here.
+    """
+
+    def __init__(
+        self,
+        model: str = "flow",
+        *,
+        checkpoint: str | os.PathLike | Mapping[str, torch.Tensor] | None = None,
+        device: str = "auto",
+        precision: str = "auto",
+        size: int | None = None,
+        mem_every: int | None = None,
+        top_k: int | None = None,
+    ):
+        weights = None
+        if model not in ("flow", "rdevos"):
+            weights, model = model, registry_entry(model).model
+        state = checkpoint if isinstance(checkpoint, Mapping) else None
+        if state is not None and model == "flow":
+            raise InputError("a checkpoint is for learned models but model 'flow' uses no weights; use model='rdevos'")
+        runtime = RuntimeOptions(device, precision)
+        file = None if state is not None else checkpoint
+        options = propagate_options(model, weights, file, size, mem_every, top_k, runtime)
+        self.runtime = resolve_runtime(runtime)
+        resolved = None if state is None else ResolvedWeights(options.model, state)
+        self.propagator, self.settings = build_propagator(options, self.runtime, resolved)
+
+    @property
+    def name(self) -> str:
+        return self.propagator.name
+
+    def track(
+        self,
+        video: Video,
+        first_mask: np.ndarray,
+        *,
+        later: dict[int, np.ndarray] | None = None,
+        fps: float | None = None,
+        start=None,
+        end=None,
+        max_seconds: float = 0,
+    ) -> Iterator[tuple[int, np.ndarray]]:
+        """Yield (frame index, labels [H, W] uint8) for every frame, the first one included.
+
+        first_mask: [H, W] integer ids (0 background) of the first frame; later: {frame index: mask}
+        adding objects on later frames. video: a path or RGB uint8 frames [T, H, W, 3].
+        """
+        source = video_source(video, fps, start, end, max_seconds)
+        first = np.asarray(first_mask)
+        if first.shape != (source.info.height, source.info.width):
+            raise InputError(
+                f"the first mask is {first.shape[1]}x{first.shape[0]} but the frames are "
+                f"{source.info.width}x{source.info.height}"
+            )
+        first = first.astype(np.uint8)
+        later = later or {}
+        with torch.inference_mode():
+            for index, frame in source:
+                if index == 0:
+                    self.propagator.start(frame, first)
+                    yield 0, first
+                else:
+                    yield index, self.propagator.step(frame, later.get(index))
