@@ -1,8 +1,9 @@
-"""Colour models that settle the pixels near object boundaries, where optical flow is least reliable.
+"""Colour models that say, near an object, whether a pixel looks like the object or like what surrounds it.
 
-Flow is smooth across an object's edge, so warped labels leak onto newly revealed background
-and stick there. Near each boundary, a pixel keeps the object's label only if its colour is more
-likely under the object's colour histogram than under that of the background ring around it.
+Each object keeps an RGB histogram of itself (its first view, slowly adapted) and one of a ring of
+background around it in recent frames. The ring model is local and refreshed every frame, so a
+background of nearly the object's colour elsewhere in the frame does not matter, and an occluder
+approaching the object enters the background model before it covers it.
 """
 
 from __future__ import annotations
@@ -12,56 +13,61 @@ import numpy as np
 
 BINS = 16  # per channel; 16^3 colour bins
 SHIFT = 8 - int(np.log2(BINS))
+# Share of each frame's pixels in the running models: the object's own adapts slowly (it must not
+# drift onto the background), the background's fast (it changes as the object moves).
+OBJECT_RATE, BACKGROUND_RATE = 0.05, 0.3
+# The log-likelihood ratio is bounded: a single colour is never proof.
+MAX_EVIDENCE = 3.0
 
 
-def _colour_index(frame: np.ndarray) -> np.ndarray:
-    """[H, W, 3] uint8 RGB -> [H, W] int bin index."""
+def colour_index(frame: np.ndarray) -> np.ndarray:
+    """[H, W, 3] uint8 RGB -> [H, W] int32 bin index."""
     q = (frame >> SHIFT).astype(np.int32)
     return (q[..., 0] * BINS + q[..., 1]) * BINS + q[..., 2]
 
 
 def _histogram(index: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    counts = np.bincount(index[mask], minlength=BINS**3).astype(np.float32) + 0.5  # smoothing prior
+    counts = np.bincount(index[mask], minlength=BINS**3).astype(np.float32) + 0.2  # smoothing prior
     return counts / counts.sum()
 
 
-def _disc(radius: int) -> np.ndarray:
+def disc(radius: int) -> np.ndarray:
     return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
 
 
-class ColourModels:
-    """Per object: P(object | colour) from its first-frame pixels against a ring of background around it.
+def ring(mask: np.ndarray, width: int) -> np.ndarray:
+    """[H, W] bool: pixels within `width` of `mask` and outside it. Other objects count as background
+    here: one passing in front must look like "not this object"."""
+    around = cv2.dilate(mask.astype(np.uint8), disc(width)).astype(bool) & ~mask
+    return around if around.any() else ~mask
 
-    fit(frame [H, W, 3] uint8 RGB, labels [H, W] uint8) adds models for ids not seen yet;
-    refine(frame, labels, band) -> labels with pixels within `band` pixels of each boundary re-decided.
+
+class ColourModels:
+    """Per object id: object and local-background histograms; `evidence` -> log P(c | object) / P(c | background).
+
+    update(index [H, W] int32 from colour_index, labels [H, W] uint8, width) fits new ids and adapts known ones.
     """
 
     def __init__(self):
-        self.foreground: dict[int, np.ndarray] = {}
+        self.object: dict[int, np.ndarray] = {}
+        self.background: dict[int, np.ndarray] = {}
 
-    def fit(self, frame: np.ndarray, labels: np.ndarray, ring: int) -> None:
-        index = _colour_index(frame)
+    def update(self, index: np.ndarray, labels: np.ndarray, width: int) -> None:
         for object_id in np.unique(labels):
-            if object_id == 0 or object_id in self.foreground:
+            if object_id == 0:
                 continue
             mask = labels == object_id
-            around = cv2.dilate(mask.astype(np.uint8), _disc(ring)).astype(bool) & (labels != object_id)
-            if not around.any():
-                around = labels != object_id
-            fg, bg = _histogram(index, mask), _histogram(index, around)
-            self.foreground[int(object_id)] = fg / (fg + bg)
-
-    def refine(self, frame: np.ndarray, labels: np.ndarray, band: int) -> np.ndarray:
-        index = _colour_index(frame)
-        out = labels.copy()
-        for object_id, posterior in self.foreground.items():
-            mask = (labels == object_id).astype(np.uint8)
-            if not mask.any():
+            inner = cv2.erode(mask.astype(np.uint8), disc(1)).astype(bool)
+            inner = inner if inner.any() else mask
+            around = _histogram(index, ring(mask, width))
+            key = int(object_id)
+            if key not in self.object:
+                self.object[key], self.background[key] = _histogram(index, inner), around
                 continue
-            grown = cv2.dilate(mask, _disc(band)).astype(bool)
-            core = cv2.erode(mask, _disc(band)).astype(bool)
-            uncertain = grown & ~core & ((labels == 0) | (labels == object_id))
-            likely = posterior[index] > 0.5
-            out[uncertain & (labels == object_id) & ~likely] = 0
-            out[uncertain & (out == 0) & likely] = object_id
-        return out
+            self.object[key] = (1 - OBJECT_RATE) * self.object[key] + OBJECT_RATE * _histogram(index, inner)
+            self.background[key] = (1 - BACKGROUND_RATE) * self.background[key] + BACKGROUND_RATE * around
+
+    def evidence(self, index: np.ndarray, object_id: int) -> np.ndarray:
+        """index [h, w] int32 -> [h, w] float32 bounded log-likelihood ratio, object against its surroundings."""
+        ratio = np.log(self.object[object_id]) - np.log(self.background[object_id])
+        return np.clip(ratio, -MAX_EVIDENCE, MAX_EVIDENCE)[index]

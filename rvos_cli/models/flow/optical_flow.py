@@ -14,7 +14,7 @@ class DenseFlow:
     """`flow(source, target)` -> [H, W, 2] float32 displacement (dx, dy) that takes each pixel of
     `source` to its position in `target`; both inputs are [H, W] uint8 grayscale, of any size."""
 
-    def __init__(self, preset: int = cv2.DISOPTICAL_FLOW_PRESET_MEDIUM):
+    def __init__(self, preset: int = cv2.DISOPTICAL_FLOW_PRESET_FAST):
         self.dis = cv2.DISOpticalFlow_create(preset)
 
     def __call__(self, source: np.ndarray, target: np.ndarray) -> np.ndarray:

@@ -1,4 +1,5 @@
-"""Weight-free label propagation: warp the previous label map along dense optical flow."""
+"""Weight-free label propagation: each object moved by its own motion and by dense flow, then
+settled by its colour against its surroundings."""
 
 from __future__ import annotations
 
@@ -6,11 +7,19 @@ import cv2
 import numpy as np
 
 from rvos_cli.errors import InputError
-from rvos_cli.models.flow.appearance import ColourModels
+from rvos_cli.models.flow.appearance import ColourModels, colour_index
 from rvos_cli.models.flow.cleanup import clean_labels
+from rvos_cli.models.flow.fusion import MAX_GROWTH, assign, bounds, cap_area, object_score, prior_log_odds
+from rvos_cli.models.flow.motion import estimate_motion, match_translation, median_translation, rescale
 from rvos_cli.models.flow.optical_flow import DenseFlow
 from rvos_cli.models.flow.redetect import ObjectMemory
-from rvos_cli.models.flow.warp import consistent, warp_labels
+from rvos_cli.models.flow.shape import WHOLE, ShapeTrack
+from rvos_cli.models.flow.warp import warp_labels
+
+
+def _touches_border(mask: np.ndarray) -> bool:
+    """mask [H, W] bool -> whether any of its pixels is on the frame's edge."""
+    return bool(mask[0].any() or mask[-1].any() or mask[:, 0].any() or mask[:, -1].any())
 
 
 class FlowPropagator:
@@ -18,9 +27,10 @@ class FlowPropagator:
 
     start(frame [H, W, 3] uint8 RGB, labels [H, W] uint8 ids), then step(frame) -> [H, W] uint8 ids
     for each following frame. Flow is computed with the frame's short side scaled to `size` pixels
-    (never upscaled; 0 = native); labels are warped at full resolution. Pixels failing the forward-backward check
-    become background. An object that disappears is looked for again by template matching
-    (see ObjectMemory) and put back where its last good appearance matches well.
+    (never upscaled; 0 = native); labels are decided at full resolution. Each object is predicted twice,
+    by its own similarity motion from tracked corners (ShapeTrack, motion.py) and by the labels warped
+    along dense backward flow; the two and the object's colour against its local background decide
+    each pixel (fusion.py). An object lost for good is looked for again by template matching (ObjectMemory).
     """
 
     name = "flow"
@@ -35,9 +45,12 @@ class FlowPropagator:
         """The settings in effect, for the run summary."""
         return {"size": self.size, "device": "cpu"}
 
+    def _scale(self, shape: tuple[int, int]) -> float:
+        return min(1.0, self.size / min(shape)) if self.size else 1.0  # 0 = native resolution
+
     def _gray(self, frame: np.ndarray) -> np.ndarray:
         gray = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
-        scale = min(1.0, self.size / min(gray.shape)) if self.size else 1.0  # 0 = native resolution
+        scale = self._scale(gray.shape)
         if scale < 1.0:
             gray = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
         return gray
@@ -48,29 +61,86 @@ class FlowPropagator:
         self.memory = ObjectMemory()
         self.memory.update(frame, self._labels)
         self.colours = ColourModels()
-        self.colours.fit(frame, self._labels, ring=self._band(frame) * 3)
+        self.colours.update(colour_index(frame), self._labels, self._band(frame) * 3)
+        self.tracks: dict[int, ShapeTrack] = {}
+        self._add_tracks(self._labels)
 
     def step(self, frame: np.ndarray, new_labels: np.ndarray | None = None) -> np.ndarray:
         gray = self._gray(frame)
-        backward = self.flow(gray, self._previous)
-        forward = self.flow(self._previous, gray)
-        trusted = consistent(backward, forward)
-        labels = warp_labels(self._labels, self._to_full(backward, frame.shape[:2]))
-        labels[~self._mask_to_full(trusted, frame.shape[:2])] = 0
-        labels = self.colours.refine(frame, labels, band=self._band(frame))
+        index = colour_index(frame)
+        backward = self._to_full(self.flow(gray, self._previous), frame.shape[:2])
+        dense = warp_labels(self._labels, backward)
+        predicted = {k: self._predict(k, track, gray, backward, dense) for k, track in self.tracks.items()}
+        labels = self._decide(index, dense, predicted)
         labels = clean_labels(labels, radius=max(1, round(min(frame.shape[:2]) / 480)))
         labels = self.memory.redetect(frame, labels)
         if new_labels is not None:
             labels = self._join(labels, new_labels)
-            self.colours.fit(frame, labels, ring=self._band(frame) * 3)
+        self._settle(labels, predicted)
+        self.colours.update(index, labels, self._band(frame) * 3)
         self.memory.update(frame, labels)
         self._previous, self._labels = gray, labels
         return labels
 
+    def _predict(
+        self, object_id: int, track: ShapeTrack, gray: np.ndarray, backward: np.ndarray, dense: np.ndarray
+    ) -> np.ndarray:
+        """The object's template moved by the similarity its corners followed, else by where its pixels
+        match (too few corners: small or smooth objects), else, when partly hidden, by its last measured
+        velocity, else by the median dense flow over it; at full resolution. -> [H, W] bool."""
+        scale = gray.shape[1] / self._labels.shape[1]
+        visible = self._labels == object_id
+        small = cv2.resize(visible.astype(np.uint8), gray.shape[::-1], interpolation=cv2.INTER_NEAREST)
+        guess = rescale(track.motion, scale)
+        motion = estimate_motion(self._previous, gray, small.astype(bool), guess)
+        hidden = _touches_border(visible) or visible.sum() < WHOLE * track.area
+        if motion is None and not hidden:
+            # Whole but too small or smooth for corners: match its pixels. A partly hidden object's
+            # remaining pixels may be the occluder's (a lagging edge), which would stop it dead.
+            motion = match_translation(self._previous, gray, small.astype(bool), guess)
+        if motion is not None:
+            return track.predict(rescale(motion, 1 / scale))
+        if hidden:
+            # Partly hidden or leaving the frame: the flow there is the occluder's or unreliable; coast
+            # on the last velocity measured on the object itself.
+            return track.predict(None)
+        return track.predict(median_translation(backward, dense == object_id), measured=False)
+
+    def _decide(self, index: np.ndarray, dense: np.ndarray, predicted: dict[int, np.ndarray]) -> np.ndarray:
+        """Labels [H, W] uint8 from the dense warp, the rigid predictions and colour evidence."""
+        band = self._band(index)
+        labels = np.zeros(dense.shape, np.uint8)
+        best = np.zeros(dense.shape, np.float32)
+        for object_id, rigid in predicted.items():
+            warped = dense == object_id
+            region = bounds(rigid | warped, 3 * band)
+            if region is None:
+                continue
+            prior = prior_log_odds(rigid[region], warped[region], softness=band / 2)
+            score = object_score(prior, self.colours.evidence(index[region], object_id), smoothing=band | 1)
+            score = cap_area(score, MAX_GROWTH * self.tracks[object_id].area)
+            assign(labels, best, region, score, object_id)
+        return labels
+
+    def _settle(self, labels: np.ndarray, predicted: dict[int, np.ndarray]) -> None:
+        """Update shape templates; drop those unseen too long or gone out of the frame (with what is left
+        of them in `labels`, in place, so a sliver at the border does not live on); start new ones."""
+        for object_id, rigid in predicted.items():
+            mask = labels == object_id
+            if not self.tracks[object_id].settle(rigid, mask, (labels != 0) & ~mask):
+                del self.tracks[object_id]
+                labels[mask] = 0
+        self._add_tracks(labels)
+
+    def _add_tracks(self, labels: np.ndarray) -> None:
+        for object_id in np.unique(labels):
+            if object_id and int(object_id) not in self.tracks:
+                self.tracks[int(object_id)] = ShapeTrack(labels == object_id)
+
     @staticmethod
-    def _band(frame: np.ndarray) -> int:
-        """Width of the boundary band re-decided by colour: a few pixels at 480p, scaled with the frame."""
-        return max(2, round(4 * min(frame.shape[:2]) / 480))
+    def _band(image: np.ndarray) -> int:
+        """Width of the uncertain band around each predicted edge: a few pixels at 480p, scaled with the frame."""
+        return max(2, round(4 * min(image.shape[:2]) / 480))
 
     def _join(self, labels: np.ndarray, new_labels: np.ndarray) -> np.ndarray:
         """Objects first annotated on this frame replace whatever was predicted under them."""
@@ -86,9 +156,3 @@ class FlowPropagator:
             return flow
         scale = shape[1] / flow.shape[1]
         return cv2.resize(flow, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR) * scale
-
-    @staticmethod
-    def _mask_to_full(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-        if mask.shape == shape:
-            return mask
-        return cv2.resize(mask.astype(np.uint8), (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST).astype(bool)
