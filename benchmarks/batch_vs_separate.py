@@ -48,6 +48,7 @@ def main() -> None:
         mask.replace(masks / f"clip{i:02d}.png")
     videos = sorted(clips.glob("*.mp4"))
     out = args.folder / "out"
+    (out / "separate").mkdir(parents=True, exist_ok=True)
 
     flow_separate = timed(
         lambda: [

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -331,6 +332,7 @@ def run_batch(batch: BatchRequest, reporter) -> BatchSummary:
     from rvos_cli.pipelines.device import resolve_runtime
     from rvos_cli.pipelines.propagate import run_propagate
     from rvos_cli.pipelines.refer import run_refer
+    from rvos_cli.pipelines.sources import open_clip
 
     if not batch.items:
         raise InputError("the batch has no items; check the inputs, manifest or dataset folder")
@@ -343,21 +345,23 @@ def run_batch(batch: BatchRequest, reporter) -> BatchSummary:
         built = build_propagator(batch.options, runtime, propagate_weights(batch.options))
         request_of, run = propagate_request, run_propagate
 
-    def run_one(item: Item):
-        request = request_of(batch, item)
-        for path in outputs_of(request):
-            path.parent.mkdir(parents=True, exist_ok=True)  # the batch's output folders, e.g. Annotations/<video>
-        return run(request, quiet, built=built)
+    following = dict(zip((item.name for item in batch.items), batch.items[1:]))
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rvos-open") as opener:
+        opened: dict[str, Future] = {}
 
-    return run_items(
-        batch.command,
-        batch.items,
-        run_one,
-        lambda item: is_done(batch, item),
-        reporter,
-        batch.skip_existing,
-        batch.shard,
-    )
+        def run_one(item: Item):
+            # Open (probe, scan) the next video while the model works on this one.
+            source = opened.pop(item.name, None) or opener.submit(open_clip, item.input, batch.clip, quiet)
+            if item.name in following:
+                upcoming = following[item.name]
+                opened[upcoming.name] = opener.submit(open_clip, upcoming.input, batch.clip, quiet)
+            request = request_of(batch, item)
+            for path in outputs_of(request):
+                path.parent.mkdir(parents=True, exist_ok=True)  # the batch's output folders, e.g. Annotations/<video>
+            return run(request, quiet, built=built, source=source.result())
+
+        done = lambda item: is_done(batch, item)  # noqa: E731
+        return run_items(batch.command, batch.items, run_one, done, reporter, batch.skip_existing, batch.shard)
 
 
 # --- from the command line -------------------------------------------------------------------

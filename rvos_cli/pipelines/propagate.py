@@ -110,26 +110,27 @@ def _first_note(options: PropagateOptions, name: str, info) -> str:
     return note + (f"; {options.reason}" if options.reason else "")
 
 
-def run_propagate(request: PropagateRequest, reporter: Reporter, built: tuple | None = None) -> PropagateSummary:
+def run_propagate(
+    request: PropagateRequest, reporter: Reporter, built: tuple | None = None, source=None
+) -> PropagateSummary:
     """Validate, resolve the runtime, open the inputs, load the model, loop over frames, summarise.
 
     `built` (a propagator and its settings, from `build_propagator`) may be given ready-made, as
-    `rvos bench` does to keep its model loaded across runs.
+    `rvos bench` and batches do to keep their model loaded across runs; `source` the input already
+    opened (a batch opens the next video while the model works on the current one).
     """
     from rvos_cli.pipelines.build import build_propagator, propagate_weights
     from rvos_cli.pipelines.device import resolve_runtime
+    from rvos_cli.pipelines.sources import open_clip
     from rvos_cli.pipelines.timing import Timings
-    from rvos_cli.video import OverlayVideoWriter, PaletteWriter, open_video, overlay_labels
+    from rvos_cli.video import OverlayVideoWriter, PaletteWriter, overlay_labels
 
     output, video = check_outputs(request)
     weights = propagate_weights(request.options) if built is None else None  # a missing download fails here
     runtime = resolve_runtime(request.runtime)
     timings = Timings(runtime.device)
     with timings("open"):
-        clip = request.clip
-        source = open_video(
-            request.input, fps=clip.fps, start=clip.start, end=clip.end, max_seconds=clip.max_seconds, reporter=reporter
-        )
+        source = source or open_clip(request.input, request.clip, reporter)
         info = source.info
         annotations = load_annotations(request.mask, info, reporter)
     with timings("load"):

@@ -286,25 +286,24 @@ def _tokenize(tokenizer, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor, 
     return input_ids, attention_mask, []
 
 
-def run_refer(request: ReferRequest, reporter, built: tuple | None = None) -> ReferSummary:
+def run_refer(request: ReferRequest, reporter, built: tuple | None = None, source=None) -> ReferSummary:
     """Validate, resolve the runtime, open the input, load the model, loop over windows, summarise.
 
     `built` (a model and its tokenizer, from `build_referrer`) may be given ready-made, as
-    `rvos bench` does to keep its model loaded across runs.
+    `rvos bench` and batches do to keep their model loaded across runs; `source` the input already
+    opened (a batch opens the next video while the model works on the current one).
     """
     from rvos_cli.pipelines.build import build_referrer, refer_weights
     from rvos_cli.pipelines.device import resolve_runtime
-    from rvos_cli.video import BinaryMaskWriter, OverlayVideoWriter, open_video, overlay_masks
+    from rvos_cli.pipelines.sources import open_clip
+    from rvos_cli.video import BinaryMaskWriter, OverlayVideoWriter, overlay_masks
 
     texts, output, masks_dir = check_outputs(request)
     weights = refer_weights(request.options) if built is None else None  # a missing download fails here
     runtime = resolve_runtime(request.runtime)
     timings = Timings(runtime.device)
     with timings("open"):
-        clip = request.clip
-        source = open_video(
-            request.input, fps=clip.fps, start=clip.start, end=clip.end, max_seconds=clip.max_seconds, reporter=reporter
-        )
+        source = source or open_clip(request.input, request.clip, reporter)
     info = source.info
     with timings("load"):
         model, tokenizer = built or build_referrer(request.options, runtime, weights)
