@@ -40,11 +40,23 @@ def command(assets, name: str, out) -> list[str]:
     return [sys.executable, "-m", "rvos_cli.cli", *args, "--device", "cpu", "--max-seconds", "0"]
 
 
+def default_signals() -> None:
+    """The command as a terminal starts it: a test runner started under `nohup` (or by a service
+    that ignores SIGHUP) would otherwise hand the ignored disposition down, and rvos rightly keeps
+    a signal its caller chose to ignore."""
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize("name", ["propagate", "refer"])
 @pytest.mark.parametrize("signum, code", [(signal.SIGTERM, 143), (signal.SIGHUP, 129)])
 def test_a_signal_cleans_up_and_exits_like_a_shell(assets, tmp_path, name, signum, code):
     process = subprocess.Popen(
-        command(assets, name, tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path
+        command(assets, name, tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=tmp_path,
+        preexec_fn=default_signals,
     )
     try:
         deadline = time.monotonic() + 180

@@ -45,6 +45,15 @@ class VideoInfo:
     end: float  # seconds, end of the kept span (start + num_frames / fps)
     names: list[str] = field(default_factory=list)  # output stems, one per kept frame
     has_audio: bool = False
+    # Presentation time of each kept frame in seconds (from the first decoded frame); None: frame i is at i / fps.
+    timestamps: list[float] | None = None
+    vfr: bool = False  # the timestamps stray from i / fps by more than half a frame: writers time frames by them
+
+    def frame_times(self) -> list[float]:
+        """Each kept frame's time in seconds: its timestamp, or start + i / fps."""
+        if self.timestamps is not None:
+            return list(self.timestamps)
+        return [self.start + i / self.fps for i in range(self.num_frames)]
 
 
 @dataclass(frozen=True)
@@ -64,10 +73,20 @@ class Trim:
     end: float | None
     max_seconds: float
 
-    def span(self, fps: float) -> Span:
+    def bounds(self) -> tuple[float, float | None, bool]:
+        """(start, end or None, whether the end comes from --max-seconds), all in seconds."""
         start = self.start or 0.0
         if self.end is not None and self.end <= start:
             raise InputError(f"--end {self.end:g} s is not after --start {start:g} s; choose a later --end")
+        if self.end is not None:
+            return start, self.end, False
+        if self.max_seconds > 0:
+            return start, start + self.max_seconds, True
+        return start, None, False
+
+    def span(self, fps: float) -> Span:
+        start = self.start or 0.0
+        self.bounds()
         first = math.ceil(start * fps - 1e-6)  # frame i shows at i / fps
         if self.end is not None:
             return Span(first, math.ceil(self.end * fps - 1e-6), False)
@@ -166,6 +185,31 @@ class VideoSource:
         raise NotImplementedError
 
 
+@dataclass
+class _Scan:
+    """What one decode pass over a video file up to the kept span's end found."""
+
+    first_frame: np.ndarray
+    first: int  # index of the first kept frame among the decoded ones
+    times: list[float]  # timestamps of all decoded frames, seconds from the first one
+    kept: int
+    more: bool  # a frame after the kept span decoded
+
+    @property
+    def kept_times(self) -> list[float]:
+        return self.times[self.first : self.first + self.kept]
+
+
+def _span_end(times: list[float], fps: float) -> float:
+    """Where a run of frame times ends: the last one plus the interval before it (1 / fps for one frame)."""
+    return times[-1] + (times[-1] - times[-2] if len(times) > 1 else 1 / fps)
+
+
+def is_variable_rate(times: list[float], fps: float) -> bool:
+    """Whether frame j's time strays from j / fps by more than half a frame for any decoded frame."""
+    return any(abs(t - j / fps) > 0.5 / fps for j, t in enumerate(times))
+
+
 class VideoFileSource(VideoSource):
     def __init__(self, path: Path, fps: float | None, trim: Trim, reporter=None):
         capture = self._open(path)
@@ -174,18 +218,29 @@ class VideoFileSource(VideoSource):
             if not (math.isfinite(video_fps) and video_fps > 0):
                 video_fps = fps or DEFAULT_FRAMES_FPS  # no usable rate in the file
             declared = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
-            span = trim.span(video_fps)
-            first_frame, kept, more = self._scan(capture, path, video_fps, span, declared)
+            limited = trim.bounds()[2]
+            scan = self._scan(capture, path, video_fps, trim, declared)
         finally:
             capture.release()
-        _check_size(first_frame, path)
-        if more and span.limited_by_max_seconds and reporter is not None:
+        _check_size(scan.first_frame, path)
+        kept = scan.kept
+        vfr = is_variable_rate(scan.times, video_fps)
+        times = scan.kept_times
+        if vfr:
+            # Frames are where their timestamps say; the span ends where the next frame starts.
+            start = times[0]
+            end = scan.times[scan.first + kept] if scan.more else _span_end(times, video_fps)
+        else:  # constant rate: frame i is at i / fps, as the overlay writer's constant rate assumes
+            start, end = scan.first / video_fps, (scan.first + kept) / video_fps
+        if scan.more and limited and reporter is not None:
             total = f"{declared / video_fps:.2f} s" if declared > 0 else "longer"
             reporter.warn(
-                f"kept {format_time(span.first / video_fps)}-{format_time((span.first + kept) / video_fps)} "
-                f"({kept / video_fps:.2f} s) of the {total} video; use --max-seconds 0 or --end to keep more"
+                f"kept {format_time(start)}-{format_time(end)} "
+                f"({end - start:.2f} s) of the {total} video; use --max-seconds 0 or --end to keep more"
             )
-        height, width = first_frame.shape[:2]
+        if vfr and reporter is not None:
+            reporter.note(_vfr_note(path, times, end, video_fps))
+        height, width = scan.first_frame.shape[:2]
         self.info = VideoInfo(
             path=path,
             is_frames_dir=False,
@@ -193,12 +248,14 @@ class VideoFileSource(VideoSource):
             width=width,
             height=height,
             num_frames=kept,
-            start=span.first / video_fps,
-            end=(span.first + kept) / video_fps,
+            start=start,
+            end=end,
             names=[f"{i:05d}" for i in range(kept)],
             has_audio=has_audio(path),
+            timestamps=times,
+            vfr=vfr,
         )
-        self._first = span.first
+        self._first = scan.first
 
     @staticmethod
     def _open(path: Path) -> _Capture:
@@ -216,35 +273,57 @@ class VideoFileSource(VideoSource):
         return capture
 
     @staticmethod
-    def _scan(capture, path: Path, fps: float, span: Span, declared: int) -> tuple[np.ndarray, int, bool]:
-        """Decode up to the kept span's end: (first kept frame, kept count, whether the video goes on)."""
-        skipped = 0
-        while skipped < span.first and capture.grab():
-            skipped += 1
-        ok, first_frame = capture.read() if skipped == span.first else (False, None)
-        if not ok and skipped == 0:
+    def _scan(capture, path: Path, fps: float, trim: Trim, declared: int) -> _Scan:
+        """Decode up to the kept span's end, reading each frame's presentation timestamp.
+
+        A frame is kept when start <= its time < end (the first frame at or after start always is).
+        Times are from the first decoded frame; a frame without a usable timestamp (missing, or not after
+        the previous one) is put 1 / fps after the previous frame.
+        """
+        start, end, _ = trim.bounds()
+        slack = 1e-6 / fps  # what `ceil(start * fps - 1e-6)` allowed when frame i was at i / fps
+        times: list[float] = []
+        origin = None
+        first, first_frame, kept, more = None, None, 0, False
+        while capture.grab():
+            raw = capture.get(cv2.CAP_PROP_POS_MSEC) / 1000
+            if origin is None:
+                origin = raw if math.isfinite(raw) else 0.0
+            time = raw - origin
+            if times and not (math.isfinite(time) and time > times[-1]):
+                time = times[-1] + 1 / fps
+            elif not times:
+                time = 0.0
+            times.append(time)
+            if first is None:
+                if time < start - slack:
+                    continue
+                ok, first_frame = capture.retrieve()
+                if not ok:
+                    raise InputError(f"{path} stopped decoding at {time:.3f} s; check the file or re-encode it")
+                first = len(times) - 1
+            elif end is not None and time >= end - slack:
+                more = True
+                break
+            kept += 1
+        if not times:
             if declared > 0:
                 raise InputError(
                     f"{path} is truncated or corrupted: none of its {declared} frames decode; "
                     "use a complete copy or re-encode it"
                 )
             raise InputError(f"{path} has no frames OpenCV can decode (zero frames); check the file or re-encode it")
-        if not ok:
+        if first is None:
             raise InputError(
-                f"--start {span.first / fps:.3f} s is after the end of {path} "
-                f"({skipped / fps:.3f} s); choose an earlier --start"
+                f"--start {start:.3f} s is after the end of {path} "
+                f"({_span_end(times, fps):.3f} s); choose an earlier --start"
             )
-        kept = 1
-        while (span.stop is None or span.first + kept < span.stop) and capture.grab():
-            kept += 1
-        if span.stop is not None and span.first + kept == span.stop:
-            return first_frame, kept, capture.grab()
-        if declared > (span.first + kept) * (1 + FRAME_COUNT_SLACK) + 1:
+        if not more and declared > len(times) * (1 + FRAME_COUNT_SLACK) + 1:
             raise InputError(
-                f"{path} is truncated or corrupted: only {span.first + kept} of its {declared} "
+                f"{path} is truncated or corrupted: only {len(times)} of its {declared} "
                 "frames decode; use a complete copy or re-encode it"
             )
-        return first_frame, kept, False
+        return _Scan(first_frame, first, times, kept, more)
 
     def _frames(self) -> Iterator[np.ndarray]:
         capture = self._open(self.info.path)
@@ -322,6 +401,16 @@ class FramesDirSource(VideoSource):
                     f"{self.info.width}x{self.info.height}; all frames must have one size"
                 )
             yield frame
+
+
+def _vfr_note(path: Path, times: list[float], end: float, fps: float) -> str:
+    intervals = [b - a for a, b in zip(times, [*times[1:], end])]
+    low, high = (f"{1 / d:.3g}" for d in (max(intervals), min(intervals)))
+    rates = f"{low} fps" if low == high else f"{low}-{high} fps"
+    return (
+        f"{printable_path(path.name)} has a variable frame rate ({rates}, {len(times)} frames in "
+        f"{end - times[0]:.2f} s, declared {fps:.3g} fps): trimming and the overlay follow each frame's timestamp"
+    )
 
 
 def open_video(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import subprocess
 import tempfile
 from fractions import Fraction
@@ -24,6 +25,8 @@ from rvos_cli.video.outputs import VIDEO_CONTAINERS, check_output, check_replace
 from rvos_cli.video.palette import encode_palette_png
 from rvos_cli.video.reader import VideoInfo
 
+MAX_VFR_AVI_RATE = 120.0  # a variable-rate source written as AVI is resampled to at most this rate
+
 
 class Mp4Writer:
     """H.264 yuv420p video from HxWx3 uint8 RGB frames; odd sizes are padded by one black pixel.
@@ -32,36 +35,40 @@ class Mp4Writer:
     `audio` is a list of ffmpeg input arguments (e.g. `["-ss", "2", "-t", "3", "-i", "in.mp4"]`)
     whose first audio stream is encoded to AAC (MP3 in AVI); the arguments should cut it to the
     video's span. The file appears under its name only when the writer closes without error.
+
+    `durations` (seconds, one per frame) gives a variable frame rate: frame i starts at the sum of
+    the durations before it. The frames then go as PNGs to a temporary folder beside the output and
+    are encoded when the writer closes, from an ffconcat list that times each one; without it frames
+    are piped to ffmpeg at the constant `fps` as they come.
     """
 
-    def __init__(self, path: str | os.PathLike, width: int, height: int, fps: float, audio: list[str] | None = None):
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        width: int,
+        height: int,
+        fps: float,
+        audio: list[str] | None = None,
+        durations: Sequence[float] | None = None,
+    ):
         self.path = Path(path)
         self.size = (height, width)
         self.fps = fps
         self.audio = audio
+        self.durations = list(durations) if durations is not None else None
         self._stack = contextlib.ExitStack()
         self._process: subprocess.Popen | None = None
+        self._frames_dir: Path | None = None
+        self._count = 0
 
     def _command(self, tmp: Path) -> list[str]:
         height, width = self.size
         rate = str(Fraction(self.fps).limit_denominator(1001))
-        command = [
-            ffmpeg_exe(),
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-y",
-            "-f",
-            "rawvideo",
-            "-pix_fmt",
-            "rgb24",
-            "-s",
-            f"{width}x{height}",
-            "-r",
-            rate,
-            "-i",
-            "-",
-        ]
+        command = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y"]
+        if self._frames_dir is not None:
+            command += ["-f", "concat", "-safe", "0", "-i", os.fspath(self._frames_dir / "frames.ffconcat")]
+        else:
+            command += ["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-r", rate, "-i", "-"]
         if self.audio:
             command += self.audio
         command += [
@@ -77,10 +84,16 @@ class Mp4Writer:
             "18",
             "-pix_fmt",
             "yuv420p",
-            "-r",
-            rate,
         ]
         container = VIDEO_CONTAINERS.get(self.path.suffix.lower(), "mp4")
+        if self._frames_dir is not None and container == "avi":
+            # AVI holds one constant rate: the fastest of the source's, frames repeated to keep their times.
+            fastest = min(MAX_VFR_AVI_RATE, 1 / min(self.durations[: self._count] or [1 / self.fps]))
+            command += ["-fps_mode", "cfr", "-r", str(Fraction(fastest).limit_denominator(1001))]
+        elif self._frames_dir is not None:  # each frame keeps the time the list gives it
+            command += ["-fps_mode", "passthrough"]
+        else:
+            command += ["-r", rate]
         if self.audio:
             codec = "libmp3lame" if container == "avi" else "aac"
             command += ["-map", "1:a:0?", "-c:a", codec, "-b:a", "128k"]
@@ -89,17 +102,36 @@ class Mp4Writer:
         return command + ["-f", container, os.fspath(tmp)]
 
     def __enter__(self) -> Mp4Writer:
-        tmp = self._stack.enter_context(atomic_file(self.path))
+        self._tmp = self._stack.enter_context(atomic_file(self.path))
         self._log = self._stack.enter_context(tempfile.TemporaryFile())
-        self._process = subprocess.Popen(
-            self._command(tmp), stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._log
-        )
+        if self.durations is not None:
+            try:
+                self._frames_dir = Path(
+                    tempfile.mkdtemp(prefix=f".{self.path.name}.", suffix=".part.frames", dir=self.path.parent)
+                )
+            except OSError as exc:
+                raise output_error(self.path, exc) from None
+            self._stack.callback(shutil.rmtree, self._frames_dir, ignore_errors=True)
+        else:
+            self._process = subprocess.Popen(
+                self._command(self._tmp), stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._log
+            )
         self._stack.callback(self._kill)
         return self
 
     def write(self, frame: np.ndarray) -> None:
         if frame.shape != (*self.size, 3) or frame.dtype != np.uint8:
             raise ValueError(f"frame must be {self.size[0]}x{self.size[1]}x3 uint8, got {frame.dtype} {frame.shape}")
+        if self._frames_dir is not None:
+            ok, data = cv2.imencode(".png", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 1])
+            if not ok:
+                raise OutputError(f"cannot encode frame {self._count} of {self.path} as PNG")
+            try:
+                (self._frames_dir / f"{self._count:08d}.png").write_bytes(data.tobytes())
+            except OSError as exc:
+                raise output_error(self.path, exc) from None
+            self._count += 1
+            return
         try:
             self._process.stdin.write(np.ascontiguousarray(frame).tobytes())
         except OSError:  # BrokenPipeError: ffmpeg stopped (a full disk, a bad path); its log says why
@@ -113,11 +145,45 @@ class Mp4Writer:
         return OutputError(f"ffmpeg could not write {self.path}: {reason}; check the free space and the folder")
 
     def _kill(self) -> None:
-        if self._process.poll() is None:
+        if self._process is not None and self._process.poll() is None:
             self._process.kill()
             self._process.wait()
 
+    def _concat_list(self) -> str:
+        """An ffconcat list that shows frame i from the sum of the durations before it.
+
+        Times are rounded to whole microseconds once, so the rounding never adds up; the last frame's
+        duration is its sample duration in the output.
+        """
+        durations = self.durations[: self._count]
+        durations += [1 / self.fps] * (self._count - len(durations))
+        bounds = [0]
+        total = 0.0
+        for duration in durations:
+            total += duration
+            bounds.append(round(total * 1e6))
+        # image2 would time each PNG in 1/25 s; a fine frame rate keeps the exact times.
+        lines = ["ffconcat version 1.0"]
+        for i in range(self._count):
+            lines += [f"file {i:08d}.png", "option framerate 1000000", f"duration {bounds[i + 1] - bounds[i]}us"]
+        return "\n".join(lines) + "\n"
+
+    def _encode_frames(self) -> None:
+        """Encode the PNG folder with each frame at its time (the variable-rate path)."""
+        try:
+            (self._frames_dir / "frames.ffconcat").write_text(self._concat_list())
+        except OSError as exc:
+            raise output_error(self.path, exc) from None
+        self._process = subprocess.Popen(
+            self._command(self._tmp), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self._log
+        )
+        if self._process.wait() != 0:
+            raise self._failure()
+
     def _finish(self) -> None:
+        if self._frames_dir is not None:
+            self._encode_frames()
+            return
         try:
             self._process.stdin.close()
         except OSError:
@@ -140,13 +206,20 @@ class Mp4Writer:
 
 
 class OverlayVideoWriter(Mp4Writer):
-    """An MP4 matching a source: its size and frame rate, with the audio of the kept span muxed back."""
+    """An MP4 matching a source: its size and frame rate, with the audio of the kept span muxed back.
+
+    A variable-frame-rate source (`info.vfr`) gives each frame its source time instead of i / fps.
+    """
 
     def __init__(self, path: str | os.PathLike, info: VideoInfo):
         audio = None
         if info.has_audio:
             audio = ["-ss", f"{info.start:.6f}", "-t", f"{info.end - info.start:.6f}", "-i", os.fspath(info.path)]
-        super().__init__(path, info.width, info.height, info.fps, audio)
+        durations = None
+        if info.vfr and info.timestamps:  # each frame at its source time, as the audio cut by time expects
+            times = list(info.timestamps)
+            durations = [b - a for a, b in zip(times, [*times[1:], info.end])]
+        super().__init__(path, info.width, info.height, info.fps, audio, durations)
 
 
 class _PngFolderWriter:
