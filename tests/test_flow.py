@@ -164,3 +164,29 @@ def test_frames_smaller_than_dis_allows_are_tracked():
 def test_negative_size_is_an_input_error():
     with pytest.raises(InputError, match="--size"):
         FlowPropagator(size=-1)
+
+
+def test_object_cut_by_the_frame_edge_stays_whole_as_more_of_it_comes_in():
+    """A long pale roof seen from above slides down through the frame, cut by its top and bottom edges;
+    what enters across the top edge is more roof, so its mask must neither slide out nor empty."""
+    width, height, speed = 240, 180, 8
+    rng = np.random.default_rng(3)
+    ground = _textured(height, width, 3, rng, (110, 112, 108), 30)
+    roof = _textured(height + 40 * speed, 100, 4, rng, (215, 215, 220), 15)
+    for y in range(20, roof.shape[0], 90):  # hatches
+        roof[y : y + 30, 30:70] = (120, 100, 100)
+    masks = []
+    propagator = FlowPropagator()
+    for t in range(40):
+        frame = ground.copy()
+        offset = roof.shape[0] - height - speed * t  # the roof moves down: its crop moves up
+        frame[:, 70:170] = roof[offset : offset + height]
+        frame = np.clip(frame + rng.normal(0, 2, frame.shape), 0, 255).astype(np.uint8)
+        truth = np.zeros((height, width), np.uint8)
+        truth[:, 70:170] = 1
+        if t == 0:
+            propagator.start(frame, truth)
+            continue
+        masks.append((propagator.step(frame) == 1, truth == 1))
+    scores = [iou(predicted, truth) for predicted, truth in masks]
+    assert min(scores) > 0.8, scores

@@ -59,7 +59,15 @@ class ShapeTrack:
         self.motion = motion
         self.area *= abs(float(np.linalg.det(motion[:, :2])))
         height, width = self.template.shape
-        moved = cv2.warpAffine(self.template.astype(np.uint8) * 255, motion, (width, height), flags=cv2.INTER_LINEAR)
+        # An object cut by the frame's edge goes on beyond it: what the motion brings in across that edge
+        # is more of the object (a van passing under the camera), so the edge is replicated, not cleared.
+        moved = cv2.warpAffine(
+            self.template.astype(np.uint8) * 255,
+            motion,
+            (width, height),
+            flags=cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_REPLICATE,
+        )
         return moved > 127
 
     def centre(self) -> np.ndarray:
