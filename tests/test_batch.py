@@ -186,3 +186,13 @@ def test_batch_exit_codes_and_errors(tmp_path):
     assert result.returncode == 2 and "--mask is a folder" in result.stderr
     result = rvos_process("propagate", cwd=tmp_path)
     assert result.returncode == 2 and result.stderr.startswith("error: give the video")
+
+
+def test_a_source_decoded_ahead_yields_every_frame_once_per_pass(clips):
+    from rvos_cli.pipelines.sources import open_ahead
+
+    source = open_ahead(clips / "a.mp4", ClipOptions(max_seconds=0), 3)
+    assert len(source._head) == 3  # decoded when built
+    first = [(i, f.sum()) for i, f in source]
+    again = [(i, f.sum()) for i, f in source]
+    assert [i for i, _ in first] == list(range(source.info.num_frames)) and first == again

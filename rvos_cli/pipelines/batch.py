@@ -332,7 +332,7 @@ def run_batch(batch: BatchRequest, reporter) -> BatchSummary:
     from rvos_cli.pipelines.device import resolve_runtime
     from rvos_cli.pipelines.propagate import run_propagate
     from rvos_cli.pipelines.refer import run_refer
-    from rvos_cli.pipelines.sources import open_clip
+    from rvos_cli.pipelines.sources import open_ahead, open_clip
 
     if not batch.items:
         raise InputError("the batch has no items; check the inputs, manifest or dataset folder")
@@ -346,15 +346,17 @@ def run_batch(batch: BatchRequest, reporter) -> BatchSummary:
         request_of, run = propagate_request, run_propagate
 
     following = dict(zip((item.name for item in batch.items), batch.items[1:]))
+    ahead = batch.windows.window if batch.command == "refer" else 8
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rvos-open") as opener:
         opened: dict[str, Future] = {}
 
         def run_one(item: Item):
-            # Open (probe, scan) the next video while the model works on this one.
+            # Open the next video and decode its first window while the model works on this one.
             source = opened.pop(item.name, None) or opener.submit(open_clip, item.input, batch.clip, quiet)
+            opened.clear()  # a video prepared for an item that was then skipped
             if item.name in following:
                 upcoming = following[item.name]
-                opened[upcoming.name] = opener.submit(open_clip, upcoming.input, batch.clip, quiet)
+                opened[upcoming.name] = opener.submit(open_ahead, upcoming.input, batch.clip, ahead, quiet)
             request = request_of(batch, item)
             for path in outputs_of(request):
                 path.parent.mkdir(parents=True, exist_ok=True)  # the batch's output folders, e.g. Annotations/<video>
