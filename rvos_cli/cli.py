@@ -124,6 +124,7 @@ Inputs = Annotated[
     typer.Argument(
         help="Video files or folders of frames; several, a folder of videos or a dataset root make a batch.",
         show_default=False,
+        metavar="INPUT",
     ),
 ]
 Manifest = Annotated[
