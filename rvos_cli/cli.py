@@ -66,7 +66,10 @@ app = typer.Typer(
 # Options several commands share.
 Input = Annotated[Path, typer.Argument(help="Video file or folder of frames.", show_default=False)]
 Device = Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")]
-Precision = Annotated[str, typer.Option("--precision", help="auto (bf16 on CUDA, fp32 on CPU), fp32, bf16 or fp16.")]
+Precision = Annotated[
+    str,
+    typer.Option("--precision", help="auto (bf16 on CUDA, fp32 on CPU), fp32 (TF32 off), tf32, bf16 or fp16."),
+]
 Fps = Annotated[
     Optional[float],
     typer.Option(
@@ -429,7 +432,8 @@ def bench(
         Optional[str],
         typer.Option(
             "--model",
-            help="refer: mttr, referformer or soc [default: mttr]; propagate: auto, rdevos or flow [default: auto].",
+            help="refer: mttr, referformer or soc [default: mttr]; propagate: auto, rdevos or flow [default: auto]; "
+            "none: a no-op model, to measure the command's own cost.",
         ),
     ] = None,
     weights: Annotated[
@@ -448,7 +452,15 @@ def bench(
     frames: Annotated[int, typer.Option("--frames", help="Frames in the generated clip.")] = 24,
     size: Annotated[
         Optional[str],
-        typer.Option("--size", help="HxW of the generated clip [default: 360x640 refer, 480x854 propagate]."),
+        typer.Option("--size", help="HxW of a generated clip that the model works on at that size (no resize)."),
+    ] = None,
+    clip_size: Annotated[
+        Optional[str],
+        typer.Option(
+            "--clip-size",
+            help="HxW of the generated clip, resized as the command does (model input 360x640 refer, "
+            "short side 480 propagate) [default: 720x1280].",
+        ),
     ] = None,
     window: Annotated[int, typer.Option("--window", help="refer: frames per window.")] = 24,
     queries: Annotated[int, typer.Option("--queries", help="refer: text queries per window.")] = 2,
@@ -468,7 +480,18 @@ def bench(
 
     runtime_options, model_options = bench_options(task, model, weights, backbone, device, precision, cache_dir)
     request = BenchRequest(
-        task, model_options, runtime_options, frames, parse_size(size), window, queries, video, repeat, warmup, threads
+        task,
+        model_options,
+        runtime_options,
+        frames,
+        parse_size(size),
+        parse_size(clip_size, "--clip-size"),
+        window,
+        queries,
+        video,
+        repeat,
+        warmup,
+        threads,
     )
     reporter = Reporter(json_mode=json_output)
     reporter.result(run_bench(request, reporter))

@@ -15,11 +15,13 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, ClassVar
 
+import numpy as np
 import torch
 
 from rvos_cli.errors import InputError, MissingWeightsError
+from rvos_cli.models.referring import Referrer
 from rvos_cli.pipelines.build import build_propagator, build_referrer, propagate_weights, random_weights, refer_weights
 from rvos_cli.pipelines.device import Runtime, device_name, resolve_runtime, sync
 from rvos_cli.pipelines.options import (
@@ -38,7 +40,8 @@ from rvos_cli.ui import Reporter
 from rvos_cli.weights.resolve import ResolvedWeights, installed_weights
 
 TASKS = ("refer", "propagate")
-DEFAULT_SIZES = {"refer": (360, 640), "propagate": (480, 854)}
+DEFAULT_CLIP = (720, 1280)  # users' videos are this size or larger
+NULL_MODEL = "none"
 BENCH_TEXTS = (
     "a person riding a bike",
     "a black bike used to perform tricks",
@@ -50,13 +53,16 @@ BENCH_TEXTS = (
 @dataclass(frozen=True)
 class BenchRequest:
     """What to measure. model: typed options of the model (refer or propagate). size: (height, width)
-    of the generated clip."""
+    of a generated clip the model works on at that very size (`--size`); clip_size: (height, width)
+    of a generated clip that goes through the command's normal resize (`--clip-size`, default
+    1280x720 when neither is given)."""
 
     task: str
     model: ReferModelOptions | PropagateOptions
     runtime: RuntimeOptions = RuntimeOptions()
     frames: int = 24
     size: tuple[int, int] | None = None
+    clip_size: tuple[int, int] | None = None
     window: int = 24
     queries: int = 2
     video: Path | None = None
@@ -70,6 +76,11 @@ class BenchRequest:
         if self.frames < 2 or self.repeat < 1 or self.warmup < 0 or self.queries < 1 or self.window < 1:
             raise InputError(
                 "--frames must be at least 2, --repeat, --queries and --window at least 1, --warmup at least 0"
+            )
+        if self.size is not None and self.clip_size is not None:
+            raise InputError(
+                "--size and --clip-size cannot be used together: --size HxW generates the clip at the "
+                "model's input size, --clip-size HxW generates it at HxW and resizes it as the command does"
             )
         if self.threads is not None and self.threads < 1:
             raise InputError("--threads must be at least 1")
@@ -112,6 +123,11 @@ def bench_options(
 ) -> tuple[RuntimeOptions, ReferModelOptions | PropagateOptions]:
     """The runtime and the model options of `rvos bench TASK` (`cache_dir`: the weights cache)."""
     runtime = RuntimeOptions(device, precision)
+    if model == NULL_MODEL and task in TASKS:
+        given = [flag for flag, value in (("--weights", weights), ("--backbone", backbone)) if value is not None]
+        if given:
+            raise InputError(f"{given[0]} cannot be used with --model none (a no-op model without weights)")
+        return runtime, NullReferOptions() if task == "refer" else NullPropagateOptions()
     if task == "refer":
         return runtime, refer_options(model, weights, backbone=backbone, cache_dir=cache_dir)
     if task == "propagate":
@@ -124,17 +140,97 @@ def bench_options(
     raise InputError(f"unknown bench task {task!r}; use refer or propagate")
 
 
-def parse_size(text: str | None) -> tuple[int, int] | None:
+def parse_size(text: str | None, flag: str = "--size") -> tuple[int, int] | None:
     """'360x640' (height x width) -> (360, 640)."""
     if text is None:
         return None
     try:
         height, width = (int(v) for v in text.lower().split("x"))
     except ValueError:
-        raise InputError(f"--size {text!r} is not HxW, e.g. 360x640") from None
+        raise InputError(f"{flag} {text!r} is not HxW, e.g. 720x1280") from None
     if height < 16 or width < 16:
-        raise InputError(f"--size {text} is too small; use at least 16x16")
+        raise InputError(f"{flag} {text} is too small; use at least 16x16")
     return height, width
+
+
+# --- the no-op models of `--model none` -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NullReferOptions(ReferModelOptions):
+    """`bench refer --model none`: MTTR's input size (short side 360, long side at most 640), no weights."""
+
+    model: ClassVar[str] = NULL_MODEL
+
+
+@dataclass(frozen=True)
+class NullPropagateOptions:
+    """`bench propagate --model none`: the model input RDE-VOS would use (short side 480), no weights."""
+
+    model: ClassVar[str] = NULL_MODEL
+    size: int = 480
+    upscale: bool = False
+    reason: str = field(default="", compare=False)
+
+
+class NullReferrer(Referrer):
+    """A referring model that does no work: the real decode and resize to the model input, then a
+    fixed mask per query (a centred ellipse, query q shifted right) at the frames' size, score 0 and
+    object query 0. What `rvos refer` spends around it is the command's own cost."""
+
+    name = NULL_MODEL
+
+    def __init__(self, size: int = 360, max_size: int | None = 640):
+        super().__init__(torch.nn.Identity(), size, max_size)
+        self._masks: dict[tuple[int, int, int], torch.Tensor] = {}
+
+    def encode(self, video: torch.Tensor) -> Any:
+        return video.shape[0]
+
+    def decode(self, features: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> dict:
+        return {"frames": features, "queries": input_ids.shape[0]}
+
+    def select(self, out: dict, input_size: tuple[int, int], original_size: tuple[int, int]):
+        queries, frames = out["queries"], out["frames"]
+        masks = self._masks.get((queries, *original_size))
+        if masks is None:
+            masks = torch.from_numpy(np.stack([_ellipse(original_size, q) for q in range(queries)]))
+            self._masks[(queries, *original_size)] = masks
+        masks = masks[:, None].expand(queries, frames, *original_size)
+        return masks, torch.zeros(queries, 1), torch.zeros(queries, dtype=torch.long)
+
+
+class NullTokenizer:
+    """Token ids of the right shape ([Q, 12], all attended) for the null referrer."""
+
+    def __call__(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        return torch.zeros(len(texts), 12, dtype=torch.long), torch.ones(len(texts), 12, dtype=torch.long)
+
+
+class NullPropagator:
+    """A propagation model that does no work: every frame gets the first frame's labels."""
+
+    name = NULL_MODEL
+
+    def __init__(self):
+        self.labels: np.ndarray | None = None
+
+    def start(self, frame: np.ndarray, labels: np.ndarray) -> None:
+        self.labels = labels
+
+    def step(self, frame: np.ndarray, new_labels: np.ndarray | None = None) -> np.ndarray:
+        return self.labels
+
+
+def _ellipse(size: tuple[int, int], query: int) -> np.ndarray:
+    """A filled ellipse over about a fifth of a (height, width) frame, shifted right with the query."""
+    import cv2
+
+    height, width = size
+    mask = np.zeros(size, np.uint8)
+    center = (int(width * (0.35 + 0.15 * (query % 3))), height // 2)
+    cv2.ellipse(mask, center, (max(1, width // 5), max(1, height // 3)), 0, 0, 360, 1, -1)
+    return mask
 
 
 def timed(fn: Callable[[], Any], device: torch.device) -> float:
@@ -172,13 +268,18 @@ def _or_random(resolve: Callable[[], ResolvedWeights], options, folder: Path) ->
     )
 
 
+def clip_size(request: BenchRequest) -> tuple[int, int]:
+    """(height, width) of the generated clip."""
+    return request.size or request.clip_size or DEFAULT_CLIP
+
+
 def _clip(request: BenchRequest, folder: Path) -> tuple[Path, Path | None]:
     """The input video (and, for propagate, its first-frame mask)."""
     if request.video is not None:
         return request.video, None
     from rvos_cli.video.synthetic import write_sample
 
-    height, width = request.size or DEFAULT_SIZES[request.task]
+    height, width = clip_size(request)
     clip = folder / "bench.mp4"
     mask = write_sample(clip, seconds=request.frames / 24.0, fps=24.0, width=width, height=height, audio=False)
     return clip, mask
@@ -198,11 +299,26 @@ def _end_to_end(run: Callable[[], Any], request: BenchRequest) -> tuple[list[Any
 
 
 def _bench_refer(request: BenchRequest, runtime: Runtime, folder: Path) -> BenchSummary:
-    height, width = request.size or DEFAULT_SIZES["refer"]
-    # The model input is the generated clip's own size.
-    options = dataclasses.replace(request.model, size=min(height, width), max_size=max(height, width))
-    weights = _or_random(lambda: refer_weights(options), options, folder)
-    model, tokenizer = build_referrer(options, runtime, weights)
+    options = request.model
+    if request.size is not None:  # the model input is the generated clip's own size
+        height, width = request.size
+        options = dataclasses.replace(options, size=min(height, width), max_size=max(height, width))
+    if options.model == NULL_MODEL:
+        source = "none (no-op model)"
+        model, tokenizer = NullReferrer(*options.input_bounds()), NullTokenizer()
+    else:
+        weights = _or_random(lambda: refer_weights(options), options, folder)
+        source = weights.name
+        model, tokenizer = build_referrer(options, runtime, weights)
+    clip, _ = _clip(request, folder)
+    if request.video is not None:
+        from rvos_cli.video import open_video
+
+        info = open_video(clip, max_seconds=0).info
+        clip_hw = (info.height, info.width)
+    else:
+        clip_hw = clip_size(request)
+    height, width = model.input_size(*clip_hw)
     frames = min(request.window, request.frames)
     video = torch.randn(frames, 3, height, width, device=runtime.device)
     texts = [BENCH_TEXTS[q % len(BENCH_TEXTS)] for q in range(request.queries)]
@@ -218,7 +334,6 @@ def _bench_refer(request: BenchRequest, runtime: Runtime, folder: Path) -> Bench
     if runtime.device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(runtime.device)
     model_seconds = repeated(forward, request.warmup, request.repeat)
-    clip, _ = _clip(request, folder)
     # Overlap as the CLI's default (6 of 24) so the figures include the frames windows recompute.
     windows = WindowOptions(request.window, min(6, request.window // 4))
 
@@ -239,11 +354,15 @@ def _bench_refer(request: BenchRequest, runtime: Runtime, folder: Path) -> Bench
 
     summaries, e2e_seconds = _end_to_end(run, request)
     parameters = sum(p.numel() for p in model.network.parameters())
-    settings = {"queries": request.queries, "window": request.window, "input": [height, width]}
+    settings = {
+        "queries": request.queries,
+        "window": request.window,
+        **_sizes(clip_hw, (height, width)),
+    }
     return _summary(
         request,
         options.model,
-        weights.name,
+        source,
         parameters,
         frames,
         model_seconds,
@@ -257,11 +376,16 @@ def _bench_refer(request: BenchRequest, runtime: Runtime, folder: Path) -> Bench
 def _bench_propagate(request: BenchRequest, runtime: Runtime, folder: Path) -> BenchSummary:
     from rvos_cli.video import open_video, read_label_png
 
-    # The clip is generated at the requested size, so models process it at native resolution.
-    options = dataclasses.replace(request.model, size=0)
-    weights = None if options.model == "flow" else _or_random(lambda: propagate_weights(options), options, folder)
+    options = request.model
+    if request.size is not None:  # the model works on the generated clip at its own size
+        options = dataclasses.replace(options, size=0)
     clip, mask = _clip(request, folder)
-    propagator, settings = build_propagator(options, runtime, weights)
+    if options.model == NULL_MODEL:
+        weights = None
+        propagator, settings = NullPropagator(), {"size": options.size, **runtime.describe()}
+    else:
+        weights = None if options.model == "flow" else _or_random(lambda: propagate_weights(options), options, folder)
+        propagator, settings = build_propagator(options, runtime, weights)
     frames = [frame for _, frame in open_video(clip, max_seconds=0)]
     labels = read_label_png(mask)
     network = getattr(propagator, "net", None)
@@ -295,7 +419,7 @@ def _bench_propagate(request: BenchRequest, runtime: Runtime, folder: Path) -> B
         )
 
     summaries, e2e_seconds = _end_to_end(run, request)
-    source = weights.name if weights else "none (optical flow)"
+    source = weights.name if weights else f"none ({'no-op model' if options.model == NULL_MODEL else 'optical flow'})"
     return _summary(
         request,
         options.model,
@@ -306,8 +430,21 @@ def _bench_propagate(request: BenchRequest, runtime: Runtime, folder: Path) -> B
         summaries,
         e2e_seconds,
         runtime,
-        {"input": list(frames[0].shape[:2])},
+        _sizes(frames[0].shape[:2], _propagate_input(options, *frames[0].shape[:2])),
     )
+
+
+def _propagate_input(options, height: int, width: int) -> tuple[int, int]:
+    """The size a propagation model works at: rdevos (and `none`, which mirrors it) as
+    `processing_size`, flow with its short side at `size` (0: native, never upscaled)."""
+    from rvos_cli.models.rdevos.preprocess import processing_size
+
+    return processing_size(height, width, options.size, getattr(options, "upscale", False))
+
+
+def _sizes(clip: tuple[int, int], model_input: tuple[int, int]) -> dict[str, list[int]]:
+    """`settings` sizes: the clip, the model input, and `input` (the model input, as before)."""
+    return {"clip_size": list(clip), "model_input": list(model_input), "input": list(model_input)}
 
 
 def _summary(

@@ -16,7 +16,7 @@ from rvos_cli.pipelines.device import Runtime
 from rvos_cli.pipelines.options import FlowOptions, PropagateOptions, RdevosOptions, ReferModelOptions
 from rvos_cli.weights.resolve import ResolvedWeights, resolve_weights
 
-AUTOCAST = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+AUTOCAST = {"fp32": None, "tf32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 class Propagator(Protocol):

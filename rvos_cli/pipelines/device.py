@@ -11,17 +11,32 @@ from rvos_cli.errors import InputError
 from rvos_cli.pipelines.options import PRECISIONS, RuntimeOptions
 
 _DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+TF32 = {"fp32": False, "tf32": True}  # precision -> torch.backends.{cuda.matmul,cudnn}.allow_tf32
 
 
 @dataclass(frozen=True)
 class Runtime:
-    """Where and how a model runs: a torch device and a precision (fp32, bf16 or fp16)."""
+    """Where and how a model runs: a torch device and a precision (fp32, tf32, bf16 or fp16).
+
+    fp32 is real float32: on CUDA, TF32 is off for matmuls and cuDNN convolutions while the
+    model runs; tf32 turns both on. On the CPU (and MPS) tf32 computes exactly as fp32.
+    """
 
     device: torch.device
     precision: str
 
     def autocast(self):
-        return autocast(self.device, self.precision)
+        """The context a model runs in: the TF32 flags of the precision (CUDA), then autocast for bf16/fp16."""
+        stack = contextlib.ExitStack()
+        stack.enter_context(self.math())
+        stack.enter_context(autocast(self.device, self.precision))
+        return stack
+
+    def math(self):
+        """TF32 off (fp32) or on (tf32) for CUDA matmuls and cuDNN, restored on exit; a no-op otherwise."""
+        if self.device.type != "cuda" or self.precision not in TF32:
+            return contextlib.nullcontext()
+        return tf32_enabled(TF32[self.precision])
 
     def describe(self) -> dict[str, str]:
         return {"device": str(self.device), "precision": self.precision}
@@ -53,7 +68,8 @@ def resolve_device(name: str = "auto") -> torch.device:
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:
-    """`auto` is bf16 on CUDA GPUs that support it, fp16 on other GPUs, fp32 on CPU."""
+    """`auto` is bf16 on CUDA GPUs that support it, fp16 on other GPUs, fp32 on CPU. tf32 is kept as
+    asked on every device (on the CPU it computes as fp32)."""
     precision = precision.lower()
     if precision not in PRECISIONS:
         raise InputError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
@@ -65,10 +81,23 @@ def resolve_precision(precision: str, device: torch.device) -> str:
 
 
 def autocast(device: torch.device, precision: str):
-    """An autocast context for bf16/fp16, a no-op for fp32."""
-    if precision == "fp32":
+    """An autocast context for bf16/fp16, a no-op for fp32 and tf32."""
+    if precision in TF32:
         return contextlib.nullcontext()
     return torch.autocast(device_type=device.type, dtype=_DTYPES[precision])
+
+
+@contextlib.contextmanager
+def tf32_enabled(enabled: bool):
+    """Set `torch.backends.cuda.matmul.allow_tf32` and `torch.backends.cudnn.allow_tf32` to `enabled`,
+    restoring both previous values on exit. The flags are process-wide: the model runs in one thread."""
+    previous = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = enabled
+    torch.backends.cudnn.allow_tf32 = enabled
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = previous
 
 
 def sync(device: torch.device) -> None:

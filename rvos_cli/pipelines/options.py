@@ -14,13 +14,15 @@ from typing import ClassVar
 
 from rvos_cli.errors import InputError
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+PRECISIONS = ("auto", "fp32", "tf32", "bf16", "fp16")
 DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 
 @dataclass(frozen=True)
 class RuntimeOptions:
-    """device: auto, cpu, cuda, cuda:N or mps. precision: auto (bf16 on CUDA, fp32 elsewhere), fp32, bf16, fp16."""
+    """device: auto, cpu, cuda, cuda:N or mps. precision: auto (bf16 on CUDA, fp32 elsewhere), fp32 (real
+    float32: TF32 off on CUDA), tf32 (float32 with TF32 matmuls and convolutions on CUDA; fp32 elsewhere),
+    bf16, fp16."""
 
     device: str = "auto"
     precision: str = "auto"

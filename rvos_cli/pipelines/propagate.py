@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import os
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -110,6 +112,9 @@ def _first_note(options: PropagateOptions, name: str, info) -> str:
     return note + (f"; {options.reason}" if options.reason else "")
 
 
+WRITE_AHEAD = 4  # frames decoded ahead of the model, and written behind it
+
+
 def run_propagate(
     request: PropagateRequest, reporter: Reporter, built: tuple | None = None, source=None
 ) -> PropagateSummary:
@@ -121,6 +126,7 @@ def run_propagate(
     """
     from rvos_cli.pipelines.build import build_propagator, propagate_weights
     from rvos_cli.pipelines.device import resolve_runtime
+    from rvos_cli.pipelines.refer import prefetch
     from rvos_cli.pipelines.sources import open_clip
     from rvos_cli.pipelines.timing import Timings
     from rvos_cli.video import OverlayVideoWriter, PaletteWriter, overlay_labels
@@ -139,20 +145,45 @@ def run_propagate(
     with contextlib.ExitStack() as outputs:
         pngs = outputs.enter_context(PaletteWriter(output, info.names))
         overlay = outputs.enter_context(OverlayVideoWriter(video, info)) if video else None
-        with reporter.progress(f"propagate ({propagator.name})", info.num_frames) as advance:
-            for index, frame in timings.timed_iter("decode", source):
-                with timings("model"):
+        with (
+            reporter.progress(f"propagate ({propagator.name})", info.num_frames) as advance,
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="rvos-png") as png_writer,
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="rvos-encode") as encoder,
+            contextlib.closing(prefetch(timings.timed_iter("decode", source), depth=WRITE_AHEAD)) as frames,
+        ):
+
+            def write(index: int, labels: np.ndarray) -> None:
+                with timings("write"):
+                    pngs.write(index, labels)
+
+            def draw(frame: np.ndarray, labels: np.ndarray) -> None:
+                with timings("overlay"):
+                    overlay.write(overlay_labels(frame, labels))
+
+            def done(futures: list[Future]) -> None:
+                for future in futures:
+                    future.result()
+                advance(1)
+
+            # Decoding runs ahead in a thread, the model here, the PNGs and the overlay behind in one
+            # thread each, at most WRITE_AHEAD frames behind (a write error surfaces within that many).
+            pending: collections.deque[list[Future]] = collections.deque()
+            for index, frame in frames:
+                with timings("model"), runtime.math():
                     if index == 0:
                         propagator.start(frame, annotations.first)
                         labels = annotations.first
                     else:
                         labels = propagator.step(frame, annotations.later.get(index))
-                with timings("write"):
-                    pngs.write(index, labels)
+                labels = np.array(labels, copy=True)  # the writers may run after the model's next step
+                futures = [png_writer.submit(write, index, labels)]
                 if overlay is not None:
-                    with timings("overlay"):
-                        overlay.write(overlay_labels(frame, labels))
-                advance(1)
+                    futures.append(encoder.submit(draw, frame, labels))
+                pending.append(futures)
+                while len(pending) > WRITE_AHEAD or (pending and all(f.done() for f in pending[0])):
+                    done(pending.popleft())
+            while pending:
+                done(pending.popleft())
         with timings("finish"):
             outputs.close()
     objects = sorted(

@@ -97,6 +97,9 @@ def read_windows(
         held = {i: f for i, f in held.items() if i >= keep_from}
 
 
+JOIN_SECONDS = 30
+
+
 def prefetch(items: Iterable, depth: int = 1) -> Iterator:
     """Iterate `items` in a background thread, at most `depth` ahead; its errors surface here."""
     buffer: queue.Queue = queue.Queue(maxsize=depth)
@@ -133,6 +136,9 @@ def prefetch(items: Iterable, depth: int = 1) -> Iterator:
             yield item
     finally:
         stop.set()
+        # Let the producer finish the item in hand (it stops at the next offer): a thread still inside
+        # native decoding code when the interpreter exits (an error, Ctrl-C, SIGTERM) aborts the process.
+        thread.join(timeout=JOIN_SECONDS)
 
 
 @dataclass

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import colorsys
+import functools
 
 import cv2
 import numpy as np
@@ -36,26 +37,70 @@ def _contour_width(height: int, width: int) -> int:
 
 def _boundary(mask: np.ndarray, thickness: int) -> np.ndarray:
     """Pixels of `mask` that touch a pixel outside it (4-neighbourhood), thickened inwards."""
-    mask = mask.astype(np.uint8)
+    mask = mask.view(np.uint8) if mask.dtype == np.bool_ else mask.astype(np.uint8)
     kernel = cv2.getStructuringElement(cv2.MORPH_CROSS, (2 * thickness + 1, 2 * thickness + 1))
     inner = cv2.erode(mask, kernel, borderType=cv2.BORDER_REPLICATE)
-    return (mask > 0) & (inner == 0)
+    return cv2.compare(mask, inner, cv2.CMP_GT)  # 255 on the boundary: mask > 0 and inner == 0
+
+
+@functools.lru_cache(maxsize=256)
+def _blend_table(color: tuple[int, int, int], alpha: float) -> np.ndarray:
+    """[256, 1, 3] uint8: per channel, round((1 - alpha) * v + alpha * color) for every value v,
+    computed in float32 as the pixel-wise formula was (so the lookup gives identical pixels)."""
+    values = np.arange(256, dtype=np.float32)[:, None]
+    blended = (1 - alpha) * values + alpha * np.asarray(color, np.float32)[None, :]
+    return np.clip(blended + 0.5, 0, 255).astype(np.uint8)[:, None, :]
+
+
+def _bounds(mask: np.ndarray) -> tuple[slice, slice] | None:
+    """The rows and columns that hold the mask's pixels (None when it is empty)."""
+    rows = np.flatnonzero(mask.any(axis=1))
+    if rows.size == 0:
+        return None
+    cols = np.flatnonzero(mask[rows[0] : rows[-1] + 1].any(axis=0))
+    return slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
 
 
 def _paint(out: np.ndarray, frame: np.ndarray, mask: np.ndarray, color, alpha: float, thickness: int) -> None:
-    color = np.asarray(color, np.float32)
-    out[mask] = (1 - alpha) * frame[mask].astype(np.float32) + alpha * color
-    out[_boundary(mask, thickness)] = color
+    """Blend `color` into `out` (uint8) where `mask`, from the original `frame`; its contour in `color`.
+
+    Blending is a per-channel table lookup of the frame's values, only inside the mask's bounding box
+    (the contour's erosion near the box edge sees replicated pixels, as the whole-frame erosion sees
+    the frame's own pixels there; both mark the same boundary, see `_boundary`)."""
+    box = _bounds(mask)
+    if box is None:
+        return
+    # The erosion of a pixel on the box edge needs the pixels just outside: pad the box by the thickness.
+    rows, cols = box
+    height, width = mask.shape
+    padded = (
+        slice(max(0, rows.start - thickness), min(height, rows.stop + thickness)),
+        slice(max(0, cols.start - thickness), min(width, cols.stop + thickness)),
+    )
+    part = np.ascontiguousarray(mask[padded])
+    part_u8 = part.view(np.uint8) if part.dtype == np.bool_ else part.astype(np.uint8)
+    color = tuple(int(c) for c in color)
+    blended = cv2.LUT(np.ascontiguousarray(frame[padded]), _blend_table(color, float(alpha)))
+    target = out[padded]  # a view: writing it paints `out`
+    np.copyto(target, blended, where=part_u8[..., None].astype(bool))
+    target[_boundary(part_u8, thickness) > 0] = color
+
+
+def _ids(labels: np.ndarray) -> np.ndarray:
+    """The ids present in `labels`, ascending (a histogram: faster than sorting a frame's pixels)."""
+    if labels.dtype.kind in "ui" and labels.size and labels.min() >= 0:
+        return np.flatnonzero(np.bincount(labels.ravel()))
+    return np.unique(labels)
 
 
 def overlay_labels(frame: np.ndarray, labels: np.ndarray, alpha: float = 0.6) -> np.ndarray:
     """frame [H, W, 3] uint8 RGB, labels [H, W] ids -> [H, W, 3] uint8 with DAVIS palette colours per id."""
-    out = frame.astype(np.float32)
+    out = frame.copy()
     thickness = _contour_width(*labels.shape)
-    for object_id in np.unique(labels):
+    for object_id in _ids(labels):
         if object_id:
             _paint(out, frame, labels == object_id, DAVIS_PALETTE[object_id], alpha, thickness)
-    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+    return out
 
 
 def overlay_masks(
@@ -66,11 +111,10 @@ def overlay_masks(
     `legend`: one text per query, written in its colour on a dark band at the top of the frame.
     """
     colors = [query_color(q) for q in range(len(masks))]
-    out = frame.astype(np.float32)
+    out = frame.copy()
     thickness = _contour_width(*frame.shape[:2])
     for mask, color in zip(masks, colors):
         _paint(out, frame, mask > 0, color, alpha, thickness)
-    out = np.clip(out + 0.5, 0, 255).astype(np.uint8)
     if legend:
         _draw_legend(out, legend, colors)
     return out
