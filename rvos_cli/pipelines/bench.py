@@ -201,10 +201,13 @@ class NullReferrer(Referrer):
 
 
 class NullTokenizer:
-    """Token ids of the right shape ([Q, 12], all attended) for the null referrer."""
+    """Token ids of the right shape ([Q, 12], all attended) for the null referrer; it cuts nothing."""
+
+    def encode(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
+        return torch.zeros(len(texts), 12, dtype=torch.long), torch.ones(len(texts), 12, dtype=torch.long), []
 
     def __call__(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-        return torch.zeros(len(texts), 12, dtype=torch.long), torch.ones(len(texts), 12, dtype=torch.long)
+        return self.encode(texts)[:2]
 
 
 class NullPropagator:

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from rvos_cli.errors import InputError
-from rvos_cli.models.tokenizer import MAX_TOKENS, TextTokenizer
+from rvos_cli.models.tokenizer import MAX_TOKENS
 from rvos_cli.pipelines.options import ClipOptions, ReferModelOptions, RuntimeOptions, WindowOptions
 from rvos_cli.pipelines.timing import Timings
 
@@ -284,14 +284,6 @@ def segment_windows(model, input_ids, attention_mask, source, spans, size, runti
         yield WindowMasks(window, masks, spans[k + 1][0] if k + 1 < len(spans) else window.end, result)
 
 
-def _tokenize(tokenizer, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
-    """(input_ids, attention_mask, indices of the texts the tokenizer truncated)."""
-    if isinstance(tokenizer, TextTokenizer):
-        return tokenizer.encode(texts)
-    input_ids, attention_mask = tokenizer(texts)
-    return input_ids, attention_mask, []
-
-
 def run_refer(request: ReferRequest, reporter, built: tuple | None = None, source=None) -> ReferSummary:
     """Validate, resolve the runtime, open the input, load the model, loop over windows, summarise.
 
@@ -314,7 +306,7 @@ def run_refer(request: ReferRequest, reporter, built: tuple | None = None, sourc
     with timings("load"):
         model, tokenizer = built or build_referrer(request.options, runtime, weights)
         texts = [model.prepare_text(t) for t in texts]
-        input_ids, attention_mask, truncated = _tokenize(tokenizer, texts)
+        input_ids, attention_mask, truncated = tokenizer.encode(texts)
     for q in truncated:
         reporter.warn(
             f"query {q + 1} ({len(texts[q])} characters) is longer than the text encoder's limit of "
