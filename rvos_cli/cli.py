@@ -64,7 +64,6 @@ app = typer.Typer(
 )
 
 # Options several commands share.
-Input = Annotated[Path, typer.Argument(help="Video file or folder of frames.", show_default=False)]
 Device = Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")]
 Precision = Annotated[
     str,
