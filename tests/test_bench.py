@@ -118,10 +118,12 @@ def test_null_models_return_the_right_shapes():
     model = NullReferrer()
     assert model.input_size(720, 1280) == (360, 640)
     frames = [np.zeros((72, 128, 3), np.uint8)] * 3
-    video = model.preprocess(frames, model.input_size(72, 128))
+    size = model.input_size(72, 128)
+    video = model.model_input(model.preprocess(frames, size), size)
+    assert video.shape == (3, 3, *size) and video.dtype == torch.float32
     ids, attention = NullTokenizer()(["a", "b"])
     out = model.decode(model.encode(video), ids, attention)
-    masks, scores, selected = model.select(out, tuple(video.shape[-2:]), (72, 128))
+    masks, scores, selected = model.select(out, size, (72, 128))
     assert masks.shape == (2, 3, 72, 128) and masks.dtype == torch.uint8 and 0 < masks.float().mean() < 1
     assert scores.shape[0] == 2 and selected.tolist() == [0, 0]
     labels = np.zeros((72, 128), np.uint8)
@@ -216,26 +218,60 @@ def test_vectorised_overlay_gives_the_same_pixels():
         assert np.array_equal(overlay_labels(frame, labels.astype(np.uint8)), expected)
 
 
+def _pil_resize_reference(image, size):
+    """PIL's two fixed-point passes written out plainly (int64, one tap at a time): the oracle that the
+    fast forms are checked against here; the fixtures check it against PIL itself."""
+    import numpy as np
+
+    from rvos_cli.models.common.frames import PRECISION_BITS, bilinear_coefficients
+
+    def one_pass(image, out_size):
+        first, weights = bilinear_coefficients(image.shape[1], out_size)
+        acc = np.full((image.shape[0], out_size, image.shape[2]), 1 << (PRECISION_BITS - 1), np.int64)
+        for k in range(weights.shape[1]):
+            index = np.minimum(first + k, image.shape[1] - 1)
+            acc += image.astype(np.int64)[:, index] * weights[None, :, k, None]
+        return np.clip(acc >> PRECISION_BITS, 0, 255).astype(np.uint8)
+
+    height, width = size
+    if width != image.shape[1]:
+        image = one_pass(image, width)
+    if height != image.shape[0]:
+        image = one_pass(image.transpose(1, 0, 2), height).transpose(1, 0, 2)
+    return image
+
+
 def test_fast_preprocessing_is_bit_exact():
+    """The reader's numpy resize and the device's torch resize give PIL's pixels; a window resized on
+    the device and normalised equals the CPU path's model input bit for bit."""
     import numpy as np
     import torch
 
-    from rvos_cli.models.common.frames import frames_to_tensor, resize_bilinear_pil
-    from rvos_cli.models.referring import normalized_video, resize_bilinear
+    from rvos_cli.models.common.frames import frames_to_tensor, resize_bilinear_pil, resize_video_pil
+    from rvos_cli.pipelines.bench import NullReferrer
 
     rng = np.random.default_rng(1)
     for (height, width), size in (
         ((720, 1280), (360, 640)),
+        ((1080, 1920), (360, 640)),
         ((480, 854), (360, 640)),
         ((61, 97), (360, 575)),  # upscaling
         ((361, 641), (360, 640)),
         ((40, 30), (40, 12)),  # one pass only
         ((100, 50), (300, 10)),
+        ((3, 200), (70, 1)),
     ):
         image = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
-        assert np.array_equal(resize_bilinear(image, size), resize_bilinear_pil(image, size))
+        expected = _pil_resize_reference(image, size)
+        assert np.array_equal(resize_bilinear_pil(image, size), expected), (height, width, size)
+        on_device = resize_video_pil(torch.from_numpy(np.stack([image, image[::-1]])), size)
+        assert np.array_equal(on_device[0].numpy(), expected), (height, width, size)
     frames = [rng.integers(0, 256, (72, 128, 3), dtype=np.uint8) for _ in range(3)]
-    assert torch.equal(normalized_video(frames, (36, 64)), frames_to_tensor(frames, (36, 64)))
+    model = NullReferrer()
+    reader = model.model_input(model.preprocess(frames, (36, 64)), (36, 64))
+    device = model.model_input(torch.from_numpy(np.stack(frames)), (36, 64))
+    assert torch.equal(reader, frames_to_tensor(frames, (36, 64)))
+    assert torch.equal(device, reader)
 
 
 def test_label_pngs_decode_to_the_same_labels(tmp_path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from rvos_cli.errors import InputError
 from rvos_cli.models.common.frames import frames_to_tensor
@@ -35,14 +36,23 @@ def test_window_spans_reject_bad_settings(window, overlap):
         window_spans(10, window, overlap)
 
 
-def test_read_windows_streams_overlapping_frames():
+def test_read_windows_streams_overlapping_frames_and_preprocesses_each_once():
     frames = ((i, np.full((6, 8, 3), i, np.uint8)) for i in range(43))
     spans = window_spans(43, 24, 6)
-    windows = list(read_windows(frames, spans, lambda chunk: frames_to_tensor(chunk, (4, 4))))
+    seen = []
+
+    def preprocess(chunk):
+        seen.extend(int(f[0, 0, 0]) for f in chunk)
+        return frames_to_tensor(chunk, (4, 4))
+
+    windows = list(read_windows(frames, spans, preprocess))
     assert [(w.start, w.end) for w in windows] == spans
+    assert seen == list(range(43))  # the overlaps' rows are reused, not recomputed
     for window in windows:
         assert [int(f[0, 0, 0]) for f in window.frames] == list(range(window.start, window.end))
         assert window.video.shape == (window.end - window.start, 3, 4, 4)
+        expected = frames_to_tensor(window.frames, (4, 4))
+        assert torch.equal(window.video, expected)
 
 
 def test_read_windows_reports_a_short_video():

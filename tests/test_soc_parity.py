@@ -95,7 +95,7 @@ def test_preprocessing_matches_official_transform(fixtures_dir):
         assert size == tuple(example["resized_hw"]), example["input_hw"]
         seed = int(example["recipe"].split("default_rng(")[1].split(")")[0])
         image = np.random.default_rng(seed).integers(0, 256, size=(*example["input_hw"], 3), dtype=np.uint8)
-        video = referrer.preprocess([image], size)
+        video = referrer.model_input(referrer.preprocess([image], size), size)
         digest = hashlib.sha256(video[0].numpy().tobytes()).hexdigest()
         assert digest == example["normalized_float32_sha256"], example["input_hw"]
 

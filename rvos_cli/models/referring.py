@@ -7,19 +7,12 @@ text, so `encode` runs once per window and `decode` takes every query as one bat
 
 from __future__ import annotations
 
-import functools
 from typing import Any, Protocol
 
 import numpy as np
 import torch
 
-from rvos_cli.models.common.frames import (
-    IMAGENET_MEAN,
-    IMAGENET_STD,
-    PRECISION_BITS,
-    bilinear_coefficients,
-    resized_size,
-)
+from rvos_cli.models.common.frames import normalize_video, resize_bilinear_pil, resize_video_pil, resized_size
 
 
 class ReferringModel(Protocol):
@@ -35,7 +28,13 @@ class ReferringModel(Protocol):
         """A query as the model was evaluated on it (e.g. lower-cased for MTTR, as given for ReferFormer)."""
 
     def preprocess(self, frames: list[np.ndarray], size: tuple[int, int]) -> torch.Tensor:
-        """RGB uint8 frames [H0, W0, 3] -> the normalised video [T, 3, h, w] (float32, CPU)."""
+        """RGB uint8 frames [H0, W0, 3] -> the frames at the model input, uint8 [T, h, w, 3] (CPU).
+
+        Runs where the frames are decoded, so one frame is resized once even when windows overlap."""
+
+    def model_input(self, video: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        """uint8 frames [T, H, W, 3] on the model's device, at the model input or still at the frames'
+        size (then resized there) -> the normalised video [T, 3, h, w] float32."""
 
     def encode(self, video: torch.Tensor) -> Any:
         """video [T, 3, h, w] on the model's device -> the text-independent features of the window."""
@@ -67,7 +66,12 @@ class Referrer:
         return text
 
     def preprocess(self, frames: list[np.ndarray], size: tuple[int, int]) -> torch.Tensor:
-        return normalized_video(frames, size)
+        return torch.from_numpy(np.stack([resize_bilinear_pil(np.asarray(frame), size) for frame in frames]))
+
+    def model_input(self, video: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        if tuple(video.shape[1:3]) != tuple(size):
+            video = resize_video_pil(video, size)
+        return normalize_video(video)
 
     def encode(self, video: torch.Tensor) -> Any:
         return self.network.encode_video(video)
@@ -77,62 +81,3 @@ class Referrer:
 
     def select(self, out: dict, input_size: tuple[int, int], original_size: tuple[int, int]):
         raise NotImplementedError
-
-
-# --- fast preprocessing -----------------------------------------------------------------------
-# `rvos_cli.models.common.frames.frames_to_tensor` gives the same tensors bit for bit (tests check
-# it); this is its faster form for the pipelines (about 7x at 1280x720 -> 640x360): int32
-# accumulators (PIL's sums stay below 2**31: 255 times weights summing to about 2**22, plus 2**21),
-# uint8 taps gathered with `np.take`, the zero-weight taps skipped, and the normalisation a table
-# lookup of the 256 values per channel.
-
-
-def _resample(image: np.ndarray, out_size: int, axis: int) -> np.ndarray:
-    """One PIL bilinear pass along `axis` (0: rows, 1: columns) of a uint8 [H, W, C] image."""
-    first, weights = bilinear_coefficients(image.shape[axis], out_size)
-    weights = weights.astype(np.int32)
-    shape = list(image.shape)
-    shape[axis] = out_size
-    acc = np.full(shape, 1 << (PRECISION_BITS - 1), dtype=np.int32)
-    last = image.shape[axis] - 1
-    for k in range(weights.shape[1]):
-        tap = weights[:, k]
-        if not tap.any():
-            continue
-        taps = np.take(image, np.minimum(first + k, last), axis=axis)  # weight 0 past the window
-        acc += taps * (tap[:, None, None] if axis == 0 else tap[None, :, None])
-    np.right_shift(acc, PRECISION_BITS, out=acc)
-    return np.clip(acc, 0, 255).astype(np.uint8)
-
-
-def resize_bilinear(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """PIL's `Image.resize((w, h), BILINEAR)` of an RGB uint8 [H, W, 3] array, bit-exact (as
-    `frames.resize_bilinear_pil`): horizontal pass, then vertical, uint8 in between."""
-    height, width = size
-    if width != image.shape[1]:
-        image = _resample(image, width, 1)
-    if height != image.shape[0]:
-        image = _resample(image, height, 0)
-    return np.ascontiguousarray(image)
-
-
-@functools.cache
-def _normalize_table() -> np.ndarray:
-    """[3, 256] float32: ImageNet-normalised value of each uint8 per channel, computed with the
-    same float32 operations as `frames_to_tensor` (so a lookup gives the same floats)."""
-    values = torch.arange(256, dtype=torch.float32).div(255)[None]
-    mean, std = torch.tensor(IMAGENET_MEAN)[:, None], torch.tensor(IMAGENET_STD)[:, None]
-    return np.ascontiguousarray(((values - mean) / std).numpy())
-
-
-def normalized_video(frames: list[np.ndarray], size: tuple[int, int]) -> torch.Tensor:
-    """RGB uint8 frames -> the ImageNet-normalised video [T, 3, h, w] float32, as `frames_to_tensor`
-    (resized as PIL does, then normalised by a per-channel table lookup). Pure numpy: it runs in the
-    reader thread, which must not be inside a library's own thread pool when the process ends."""
-    table = _normalize_table()
-    video = np.empty((len(frames), 3, *size), np.float32)
-    for t, frame in enumerate(frames):
-        resized = resize_bilinear(np.asarray(frame), size)
-        for channel in range(3):
-            np.take(table[channel], resized[:, :, channel], out=video[t, channel])
-    return torch.from_numpy(video)
