@@ -65,3 +65,22 @@ def test_deformable_models_case_a(name, load, manifest, tolerance, fixtures_dir,
     if name == "soc":  # the recorded layout is time first
         masks = masks.transpose(0, 1)
     torch.testing.assert_close(masks, reference["pred_masks"], atol=tolerance, rtol=0)
+
+
+def test_preprocessing_on_the_device_matches_the_cpu():
+    """Full-size frames resized (PIL-exact, integer arithmetic) and normalised on the GPU give the CPU
+    path's model input bit for bit; RDE-VOS's uint8 upload and normalisation there give its floats."""
+    import numpy as np
+
+    from rvos_cli.models.rdevos.preprocess import normalize, to_device
+    from rvos_cli.pipelines.bench import NullReferrer
+
+    frames = [np.random.default_rng(seed).integers(0, 256, (720, 1280, 3), dtype=np.uint8) for seed in range(3)]
+    model = NullReferrer()
+    size = model.input_size(720, 1280)
+    cpu = model.model_input(model.preprocess(frames, size), size)
+    gpu = model.model_input(torch.from_numpy(np.stack(frames)).to(CUDA), size)
+    assert torch.equal(gpu.cpu(), cpu)
+    assert torch.equal(
+        normalize(to_device(frames[0], CUDA)).cpu(), normalize(to_device(frames[0], torch.device("cpu")))
+    )

@@ -65,9 +65,22 @@ def test_flags_restored_after_an_error():
 @pytest.mark.parametrize("precision", ["bf16", "fp16"])
 def test_mixed_precision_leaves_the_flags(precision):
     set_flags(False, True)
-    assert Runtime(CUDA, precision).math().__class__.__name__ == "nullcontext"
     with Runtime(CUDA, precision).math():
         assert flags() == (False, True)
+
+
+@pytest.mark.parametrize("precision", ["fp32", "tf32", "bf16", "fp16"])
+def test_cuda_turns_the_cudnn_autotuner_on_and_restores_it(precision):
+    before = torch.backends.cudnn.benchmark
+    try:
+        torch.backends.cudnn.benchmark = False
+        with Runtime(CUDA, precision).autocast() if precision in ("fp32", "tf32") else Runtime(CUDA, precision).math():
+            assert torch.backends.cudnn.benchmark
+        assert not torch.backends.cudnn.benchmark
+        with Runtime(torch.device("cpu"), precision).autocast():
+            assert not torch.backends.cudnn.benchmark
+    finally:
+        torch.backends.cudnn.benchmark = before
 
 
 @pytest.mark.parametrize("precision", ["fp32", "tf32"])

@@ -33,10 +33,16 @@ class Runtime:
         return stack
 
     def math(self):
-        """TF32 off (fp32) or on (tf32) for CUDA matmuls and cuDNN, restored on exit; a no-op otherwise."""
-        if self.device.type != "cuda" or self.precision not in TF32:
+        """On CUDA: cuDNN's autotuner on (a window or a frame keeps its shape for the whole run, so the
+        fastest convolution algorithms are found once), and TF32 off (fp32) or on (tf32) for matmuls
+        and cuDNN; all restored on exit. A no-op elsewhere."""
+        if self.device.type != "cuda":
             return contextlib.nullcontext()
-        return tf32_enabled(TF32[self.precision])
+        stack = contextlib.ExitStack()
+        stack.enter_context(cudnn_benchmark())
+        if self.precision in TF32:
+            stack.enter_context(tf32_enabled(TF32[self.precision]))
+        return stack
 
     def describe(self) -> dict[str, str]:
         return {"device": str(self.device), "precision": self.precision}
@@ -98,6 +104,17 @@ def tf32_enabled(enabled: bool):
         yield
     finally:
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = previous
+
+
+@contextlib.contextmanager
+def cudnn_benchmark():
+    """`torch.backends.cudnn.benchmark` on, restored on exit."""
+    previous = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = True
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.benchmark = previous
 
 
 def sync(device: torch.device) -> None:

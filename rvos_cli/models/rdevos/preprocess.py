@@ -12,11 +12,20 @@ IMAGE_STD = (0.229, 0.224, 0.225)
 STRIDE = 16
 
 
-def normalize(image: np.ndarray) -> Tensor:
-    """HxWx3 uint8 RGB -> [1,3,H,W] float32, ImageNet-normalised."""
-    x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float() / 255
-    mean = torch.tensor(IMAGE_MEAN).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGE_STD).view(1, 3, 1, 1)
+def to_device(image: np.ndarray, device: torch.device) -> Tensor:
+    """HxWx3 uint8 RGB -> the same uint8 tensor on `device`; to a GPU from page-locked memory without
+    waiting (a quarter of the bytes of the float image, and the host is free for the next frame)."""
+    x = torch.from_numpy(np.ascontiguousarray(image))
+    if device.type == "cuda":
+        return x.pin_memory().to(device, non_blocking=True)
+    return x.to(device)
+
+
+def normalize(image: Tensor) -> Tensor:
+    """[H, W, 3] uint8 RGB (any device) -> [1, 3, H, W] float32 there, ImageNet-normalised."""
+    x = image.permute(2, 0, 1)[None].float() / 255
+    mean = torch.tensor(IMAGE_MEAN, device=image.device).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGE_STD, device=image.device).view(1, 3, 1, 1)
     return (x - mean) / std
 
 

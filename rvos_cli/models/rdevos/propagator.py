@@ -2,7 +2,8 @@
 
 The per-video state of the YouTube-VOS evaluation lives here: the object ids and their order,
 the processing size, normalisation and resizing (bicubic frames, nearest masks), and the
-bilinear resize of the probabilities back to the frame size before the arg-max.
+bilinear resize of the probabilities back to the frame size before the arg-max. All of it runs
+on the model's device: a frame goes there as uint8 and only the label map comes back.
 """
 
 from __future__ import annotations
@@ -15,7 +16,14 @@ import torch
 from rvos_cli.errors import InputError
 from rvos_cli.models.rdevos.inference import RDETracker
 from rvos_cli.models.rdevos.network import RDEVOS
-from rvos_cli.models.rdevos.preprocess import normalize, processing_size, resize_image, resize_labels, resize_probs
+from rvos_cli.models.rdevos.preprocess import (
+    normalize,
+    processing_size,
+    resize_image,
+    resize_labels,
+    resize_probs,
+    to_device,
+)
 
 # The YouTube-VOS evaluation's memory schedule, for a checkpoint whose registry entry does not say.
 EVAL_DEFAULTS = {"mem_every": 4, "top_k": 20}
@@ -73,7 +81,7 @@ class RdevosPropagator:
 
     @torch.inference_mode()
     def _run(self, frame: np.ndarray, labels: np.ndarray | None, new_ids: list[int]) -> torch.Tensor:
-        image = resize_image(normalize(frame).to(self.device), self.input_size)
+        image = resize_image(normalize(to_device(frame, self.device)), self.input_size)
         masks = None
         if new_ids:
             labels = resize_labels(torch.from_numpy(np.ascontiguousarray(labels)).to(self.device), self.input_size)
