@@ -186,3 +186,42 @@ def test_vfr_avi_is_resampled_to_the_fastest_rate(clips, tmp_path):
     info = open_video(tmp_path / "out.avi", max_seconds=0).info
     assert (info.fps, info.vfr) == (25.0, False) and info.num_frames in (49, 50)  # ffmpeg may end at 1.92 s
     assert [p.name for p in tmp_path.iterdir()] == ["out.avi"]
+
+
+@pytest.mark.parametrize("name", ["cfr.mp4", "vfr.mp4"])
+@pytest.mark.parametrize("start, end", [(None, None), (0.5, None), (0.3, 1.5), (None, 1.02), (1.9, None)])
+def test_packet_scan_finds_what_decoding_finds(clips, name, start, end):
+    """An MP4's span from its packets' timestamps (no decoding) equals the span one decode pass finds."""
+    import cv2
+
+    from rvos_cli.video.reader import Trim, VideoFileSource, _Capture
+
+    path = clips[0].parent / name
+    trim = Trim(start, end, 0)
+    capture = _Capture(path)
+    fps, declared = capture.get(cv2.CAP_PROP_FPS), int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+    decoded = VideoFileSource._scan(capture, path, fps, trim, declared)
+    capture.release()
+    packets = VideoFileSource._scan_packets(path, fps, trim, declared)
+    assert packets is not None
+    assert (packets.first, packets.kept, packets.more) == (decoded.first, decoded.kept, decoded.more)
+    assert packets.times == pytest.approx(decoded.times, abs=1e-6)
+    assert np.array_equal(packets.first_frame, decoded.first_frame)
+
+
+def test_packet_scan_defers_to_decoding_where_samples_are_not_frames(clips, tmp_path):
+    """A truncated MP4 (fewer samples than its index declares) and a non-MP4 container are left to `_scan`."""
+    import cv2
+
+    from rvos_cli.video.reader import Trim, VideoFileSource
+
+    cut = tmp_path / "cut.mp4"
+    data = clips[0].read_bytes()
+    cut.write_bytes(data[: len(data) * 2 // 3])
+    mkv = tmp_path / "clip.mkv"
+    subprocess.run([ffmpeg_exe(), "-loglevel", "error", "-i", str(clips[0]), "-c", "copy", str(mkv)], check=True)
+    for path in (cut, mkv):
+        capture = cv2.VideoCapture(str(path))
+        declared = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+        capture.release()
+        assert VideoFileSource._scan_packets(path, 25.0, Trim(None, None, 0), declared) is None

@@ -1,7 +1,8 @@
 """Streaming video input: a video file decoded by OpenCV, or a directory of frames.
 
-Only the current frame is in memory. Opening a source runs one decode pass over the kept
-span, so the frame count is exact and a truncated file fails before any output is written.
+Only the current frame is in memory. Opening a source counts the kept span's frames exactly and
+reads their timestamps, so a truncated file fails before any output is written: from the packets
+of an MP4 or MOV file (where a sample is a frame; no decoding), otherwise by one decode pass.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ DEFAULT_FRAMES_FPS = 24.0
 MIN_SIDE = 2
 # Containers such as mkv estimate their frame count from the duration; allow that much slack.
 FRAME_COUNT_SLACK = 0.05
+REORDER_PACKETS = 64  # how far past the span's end a packet scan reads (B-frame reordering is far shorter)
 
 
 @dataclass(frozen=True)
@@ -140,6 +142,16 @@ def _opencv_name(path: Path) -> str:
     return name
 
 
+def _is_iso_media(path: Path) -> bool:
+    """An ISO base media file (MP4, MOV, M4V, 3GP): its first box is `ftyp` (or a QuickTime `moov`/`wide`/`mdat`)."""
+    try:
+        with open(path, "rb") as file:
+            head = file.read(12)
+    except OSError:
+        return False
+    return len(head) >= 8 and head[4:8] in (b"ftyp", b"moov", b"wide", b"mdat", b"free")
+
+
 class _Capture:
     """A cv2.VideoCapture of any file name: a name that is not UTF-8 is opened as /proc/self/fd/N."""
 
@@ -219,7 +231,9 @@ class VideoFileSource(VideoSource):
                 video_fps = fps or DEFAULT_FRAMES_FPS  # no usable rate in the file
             declared = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
             limited = trim.bounds()[2]
-            scan = self._scan(capture, path, video_fps, trim, declared)
+            scan = self._scan_packets(path, video_fps, trim, declared) or self._scan(
+                capture, path, video_fps, trim, declared
+            )
         finally:
             capture.release()
         _check_size(scan.first_frame, path)
@@ -271,6 +285,53 @@ class VideoFileSource(VideoSource):
             )
         capture.set(cv2.CAP_PROP_ORIENTATION_AUTO, 1)  # phone videos: apply the rotation metadata
         return capture
+
+    @staticmethod
+    def _scan_packets(path: Path, fps: float, trim: Trim, declared: int) -> _Scan | None:
+        """`_scan` from the container's packet timestamps, without decoding the span (only its first
+        frame), for MP4 and MOV files, where one video sample is one frame. None where that cannot be
+        trusted (then `_scan` decodes): timestamps missing, repeated or before the edit list's start
+        (frames the decoder would drop), or a sample count other than the container declares."""
+        if not _is_iso_media(path):
+            return None
+        start, end, _ = trim.bounds()
+        slack = 1e-6 / fps
+        capture = _Capture(path)
+        try:
+            if not capture.isOpened() or not capture.set(cv2.CAP_PROP_FORMAT, -1):  # -1: packets, not frames
+                return None
+            raw: list[float] = []
+            late = 0  # packets at or after the span's end; B-frames arrive up to a few packets out of order
+            while capture.grab():
+                raw.append(capture.get(cv2.CAP_PROP_POS_MSEC) / 1000)
+                if end is not None and raw[-1] - raw[0] >= end + 1.0:
+                    late += 1
+                    if late > REORDER_PACKETS:
+                        break
+        finally:
+            capture.release()
+        if not raw or min(raw) < 0 or not all(map(math.isfinite, raw)) or len(set(raw)) < len(raw):
+            return None
+        origin = min(raw)
+        times = sorted(t - origin for t in raw)
+        first = next((i for i, t in enumerate(times) if t >= start - slack), None)
+        if first is None:
+            return None  # `_scan` says where the video ends
+        stop = len(times) if end is None else next((i for i, t in enumerate(times) if t >= end - slack), len(times))
+        more = stop < len(times)
+        if not more and declared > 0 and len(times) != declared:
+            return None
+        capture = _Capture(path)
+        try:
+            for _ in range(first + 1):
+                if not capture.grab():
+                    return None
+            ok, first_frame = capture.retrieve()
+        finally:
+            capture.release()
+        if not ok:
+            return None
+        return _Scan(first_frame, first, times[: stop + 1], stop - first, more)
 
     @staticmethod
     def _scan(capture, path: Path, fps: float, trim: Trim, declared: int) -> _Scan:
