@@ -182,7 +182,7 @@ class NullReferrer(Referrer):
 
     def __init__(self, size: int = 360, max_size: int | None = 640):
         super().__init__(torch.nn.Identity(), size, max_size)
-        self._masks: dict[tuple[int, int, int], torch.Tensor] = {}
+        self._masks: dict[tuple[int, int, int, int], torch.Tensor] = {}
 
     def encode(self, video: torch.Tensor) -> Any:
         return video.shape[0]
@@ -191,12 +191,14 @@ class NullReferrer(Referrer):
         return {"frames": features, "queries": input_ids.shape[0]}
 
     def select(self, out: dict, input_size: tuple[int, int], original_size: tuple[int, int]):
+        # Made once per shape, contiguous like a real model's output (a broadcast view would make the
+        # pipeline's own pass over the masks look several times dearer than it is).
         queries, frames = out["queries"], out["frames"]
-        masks = self._masks.get((queries, *original_size))
+        masks = self._masks.get((queries, frames, *original_size))
         if masks is None:
-            masks = torch.from_numpy(np.stack([_ellipse(original_size, q) for q in range(queries)]))
-            self._masks[(queries, *original_size)] = masks
-        masks = masks[:, None].expand(queries, frames, *original_size)
+            ellipses = torch.from_numpy(np.stack([_ellipse(original_size, q) for q in range(queries)]))
+            masks = ellipses[:, None].expand(queries, frames, *original_size).contiguous()
+            self._masks[(queries, frames, *original_size)] = masks
         return masks, torch.zeros(queries, 1), torch.zeros(queries, dtype=torch.long)
 
 

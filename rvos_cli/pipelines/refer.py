@@ -49,8 +49,8 @@ class ReferRequest:
 @dataclass
 class Window:
     """Frames [start, end) of the clip: the original RGB frames and, one row per frame, what the reader
-    made of them for the model (uint8 [T, h, w, 3] at the model input on a CPU, the frames themselves
-    for a GPU, which resizes them)."""
+    made of them for the model (uint8 [T, h, w, 3] at the model input, or the frames themselves for a
+    CUDA GPU, which resizes them)."""
 
     start: int
     end: int
@@ -289,16 +289,16 @@ class WindowMasks:
 
 
 def segment_windows(model, input_ids, attention_mask, source, spans, size, runtime, timings) -> Iterator[WindowMasks]:
-    """Every window of `source` through `model`, decoded (and on a CPU resized) in a background thread.
+    """Every window of `source` through `model`, decoded (and resized, but for CUDA) in a background thread.
 
-    On a GPU the frames go to the device at their own size and are resized there: the resize would
-    cost the reader thread more than the model's forward."""
+    On a CUDA GPU the frames go to the device at their own size and are resized there: the resize
+    would cost the reader thread more than the model's forward."""
     info = source.info
-    if runtime.device.type == "cpu":
-        windows = read_windows(source, spans, lambda frames: model.preprocess(frames, size), timings)
-    else:
+    if runtime.device.type == "cuda":
         stacked = lambda frames: torch.from_numpy(np.stack(frames))
-        windows = read_windows(source, spans, stacked, timings, pin=runtime.device.type == "cuda")
+        windows = read_windows(source, spans, stacked, timings, pin=True)
+    else:
+        windows = read_windows(source, spans, lambda frames: model.preprocess(frames, size), timings)
     for k, window in enumerate(prefetch(windows)):
         masks, scores, selected = segment_window(
             model, window.video, input_ids, attention_mask, size, (info.height, info.width), runtime, timings
