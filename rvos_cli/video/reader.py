@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import os
 import re
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
@@ -224,6 +225,11 @@ def is_variable_rate(times: list[float], fps: float) -> bool:
 
 class VideoFileSource(VideoSource):
     def __init__(self, path: Path, fps: float | None, trim: Trim, reporter=None):
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rvos-probe") as pool:
+            audio = pool.submit(has_audio, path)  # an ffmpeg process, run while OpenCV reads the file
+            self._read(path, fps, trim, reporter, audio)
+
+    def _read(self, path: Path, fps: float | None, trim: Trim, reporter, audio: Future) -> None:
         capture = self._open(path)
         try:
             video_fps = capture.get(cv2.CAP_PROP_FPS)
@@ -265,7 +271,7 @@ class VideoFileSource(VideoSource):
             start=start,
             end=end,
             names=[f"{i:05d}" for i in range(kept)],
-            has_audio=has_audio(path),
+            has_audio=audio.result(),
             timestamps=times,
             vfr=vfr,
         )
