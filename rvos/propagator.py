@@ -35,6 +35,7 @@ class Propagator:
         size: int | None = None,
         mem_every: int | None = None,
         top_k: int | None = None,
+        compile: bool = False,
     ):
         weights = None
         if model not in ("flow", "rdevos"):
@@ -42,7 +43,7 @@ class Propagator:
         state = checkpoint if isinstance(checkpoint, Mapping) else None
         if state is not None and model == "flow":
             raise InputError("a checkpoint is for learned models but model 'flow' uses no weights; use model='rdevos'")
-        runtime = RuntimeOptions(device, precision)
+        runtime = RuntimeOptions(device, precision, compile)
         file = None if state is not None else checkpoint
         options = propagate_options(model, weights, file, size, mem_every, top_k, runtime)
         self.runtime = resolve_runtime(runtime)

@@ -41,12 +41,13 @@ class Referrer:
         max_size: int | None = None,
         window: int | None = None,
         overlap: int = 6,
+        compile: bool = False,
     ):
         state = checkpoint if isinstance(checkpoint, Mapping) else None
         file = None if state is not None else checkpoint
         options = refer_options(model, weights, checkpoint=file, tokenizer=tokenizer, size=size, max_size=max_size)
         self.windows = WindowOptions(options.default_window if window is None else window, overlap)
-        self.runtime = resolve_runtime(RuntimeOptions(device, precision))
+        self.runtime = resolve_runtime(RuntimeOptions(device, precision, compile))
         if state is None:
             resolved = refer_weights(options)
         else:

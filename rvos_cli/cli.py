@@ -69,6 +69,14 @@ Precision = Annotated[
     str,
     typer.Option("--precision", help="auto (bf16 on CUDA, fp32 on CPU), fp32 (TF32 off), tf32, bf16 or fp16."),
 ]
+Compile = Annotated[
+    bool,
+    typer.Option(
+        "--compile",
+        help="torch.compile the model's fixed-shape stages: faster windows after a slow first one (minutes "
+        "on a CPU); for GPU runs of many frames.",
+    ),
+]
 Fps = Annotated[
     Optional[float],
     typer.Option(
@@ -209,6 +217,7 @@ def refer(
     ] = 6,
     device: Device = "auto",
     precision: Precision = "auto",
+    compile_model: Compile = False,
     fps: Fps = None,
     start: Start = None,
     end: End = None,
@@ -231,7 +240,7 @@ def refer(
         model, weights, checkpoint=checkpoint, tokenizer=tokenizer, size=size, max_size=max_size, cache_dir=cache_dir
     )
     runtime, windows = (
-        RuntimeOptions(device, precision),
+        RuntimeOptions(device, precision, compile_model),
         WindowOptions(options.default_window if window is None else window, overlap),
     )
     clip = ClipOptions(fps, start, end, max_seconds)
@@ -314,6 +323,7 @@ def propagate(
         str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps (flow always runs on the CPU).")
     ] = "auto",
     precision: Precision = "auto",
+    compile_model: Compile = False,
     fps: Fps = None,
     start: Start = None,
     end: End = None,
@@ -331,7 +341,7 @@ def propagate(
     from rvos_cli.pipelines.propagate import PropagateRequest, run_propagate
     from rvos_cli.weights.resolve import installed_weights
 
-    runtime = RuntimeOptions(device, precision)
+    runtime = RuntimeOptions(device, precision, compile_model)
     installed = installed_weights("rdevos", cache_dir) if model == "auto" else []
     options = propagate_options(model, weights, checkpoint, size, mem_every, top_k, runtime, installed, cache_dir)
     clip = ClipOptions(fps, start, end, max_seconds)
@@ -448,6 +458,7 @@ def bench(
     ] = None,
     device: Device = "auto",
     precision: Precision = "auto",
+    compile_model: Compile = False,
     frames: Annotated[int, typer.Option("--frames", help="Frames in the generated clip.")] = 24,
     size: Annotated[
         Optional[str],
@@ -477,7 +488,9 @@ def bench(
     """Measure speed (model alone and end to end) and peak memory on a generated clip."""
     from rvos_cli.pipelines.bench import BenchRequest, bench_options, parse_size, run_bench
 
-    runtime_options, model_options = bench_options(task, model, weights, backbone, device, precision, cache_dir)
+    runtime_options, model_options = bench_options(
+        task, model, weights, backbone, device, precision, cache_dir, compile_model
+    )
     request = BenchRequest(
         task,
         model_options,

@@ -118,3 +118,33 @@ def test_the_documented_example_runs(tmp_path):
     result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "last.png").is_file()
+
+
+def test_compile_gives_the_same_masks(clip, tmp_path, monkeypatch):
+    """`compile=True` (`--compile`) replaces the fixed-shape stages by their `torch.compile` graphs; traced
+    here with the eager backend (the same graph capture, without inductor's minutes of code generation)."""
+    from rvos_cli.pipelines import device
+
+    monkeypatch.setattr(device, "COMPILE_BACKEND", "eager")
+    video, mask = clip
+    tokenizer = write_tiny_tokenizer(tmp_path / "tokenizer")
+    state = random_state_dict(MODELS["mttr"].layout("video_swin_t"), seed=3)
+    common = dict(model="mttr", checkpoint=state, tokenizer=tokenizer, size=64, window=4, overlap=1, device="cpu")
+    eager = rvos.Referrer(**common)
+    plain = list(eager.segment(video, ["a b", "c"]))
+    referrer = rvos.Referrer(**common, compile=True)
+    compiled_stages = {"encode_video", "decode"} & set(vars(referrer.model.network))
+    assert compiled_stages == {"encode_video", "decode"} and not {"encode_video", "decode"} & set(
+        vars(eager.model.network)
+    )
+    compiled = list(referrer.segment(video, ["a b", "c"]))
+    assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(plain, compiled))
+
+    state = random_state_dict(MODELS["rdevos"].layout("resnet50"), seed=2)
+    common = dict(checkpoint=state, size=0, mem_every=2, top_k=5, device="cpu")
+    plain = list(rvos.Propagator("rdevos", **common).track(video, rvos.read_mask(mask), max_seconds=0.25))
+    tracker = rvos.Propagator("rdevos", **common, compile=True)
+    assert tracker.settings["compile"] is True
+    assert {"encode_key", "encode_value", "segment"} <= set(vars(tracker.propagator.net))
+    compiled = list(tracker.track(video, rvos.read_mask(mask), max_seconds=0.25))
+    assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(plain, compiled))

@@ -7,7 +7,7 @@ text, so `encode` runs once per window and `decode` takes every query as one bat
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 import numpy as np
 import torch
@@ -47,6 +47,9 @@ class ReferringModel(Protocol):
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """-> masks [Q, T, H0, W0] uint8 0/1, scores [Q, N] per object query, selected [Q]."""
 
+    def compile(self, compile_stage: Callable[[Callable], Callable]) -> None:
+        """Replace the network's fixed-shape stages by `compile_stage` of them (e.g. `torch.compile`)."""
+
 
 class Referrer:
     """The common ground of the referring models' adapters: DETR's resize rule (short side `size`,
@@ -81,3 +84,8 @@ class Referrer:
 
     def select(self, out: dict, input_size: tuple[int, int], original_size: tuple[int, int]):
         raise NotImplementedError
+
+    def compile(self, compile_stage: Callable[[Callable], Callable]) -> None:
+        # Both stages keep their shapes through a run: the window's frames and size, the query batch.
+        self.network.encode_video = compile_stage(self.network.encode_video)
+        self.network.decode = compile_stage(self.network.decode)

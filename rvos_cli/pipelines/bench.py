@@ -120,11 +120,13 @@ def bench_options(
     device: str,
     precision: str,
     cache_dir: Path | None = None,
+    compile: bool = False,
 ) -> tuple[RuntimeOptions, ReferModelOptions | PropagateOptions]:
     """The runtime and the model options of `rvos bench TASK` (`cache_dir`: the weights cache)."""
-    runtime = RuntimeOptions(device, precision)
+    runtime = RuntimeOptions(device, precision, compile)
     if model == NULL_MODEL and task in TASKS:
-        given = [flag for flag, value in (("--weights", weights), ("--backbone", backbone)) if value is not None]
+        flags = (("--weights", weights), ("--backbone", backbone), ("--compile", compile or None))
+        given = [flag for flag, value in flags if value is not None]
         if given:
             raise InputError(f"{given[0]} cannot be used with --model none (a no-op model without weights)")
         return runtime, NullReferOptions() if task == "refer" else NullPropagateOptions()
@@ -472,6 +474,7 @@ def _summary(
             "device": str(runtime.device),
             "device_name": device_name(runtime.device),
             "precision": runtime.precision,
+            "compile": runtime.compile,
             "torch": torch.__version__,
             "threads": torch.get_num_threads(),
             "python": platform.python_version(),

@@ -12,7 +12,7 @@ from rvos_cli.models.rdevos.propagator import EVAL_DEFAULTS
 from rvos_cli.models.referring import ReferringModel
 from rvos_cli.models.registry import MODELS
 from rvos_cli.models.tokenizer import TextTokenizer
-from rvos_cli.pipelines.device import Runtime
+from rvos_cli.pipelines.device import Runtime, compiled
 from rvos_cli.pipelines.options import FlowOptions, PropagateOptions, RdevosOptions, ReferModelOptions
 from rvos_cli.weights.resolve import ResolvedWeights, resolve_weights
 
@@ -46,7 +46,12 @@ def build_propagator(
 ) -> tuple[Propagator, dict]:
     """(the propagator, the settings in effect for the run summary)."""
     if isinstance(options, FlowOptions):
-        return FlowPropagator(size=options.size), {"size": options.size, "device": "cpu", "precision": "fp32"}
+        return FlowPropagator(size=options.size), {
+            "size": options.size,
+            "device": "cpu",
+            "precision": "fp32",
+            "compile": False,
+        }
     if not isinstance(options, RdevosOptions):
         raise TypeError(f"no propagator for {type(options).__name__}")
     weights = weights or propagate_weights(options)
@@ -64,6 +69,8 @@ def build_propagator(
         autocast=AUTOCAST[runtime.precision],
         **settings,
     )
+    if runtime.compile:
+        propagator.compile(compiled)
     return propagator, {"size": options.size, **settings, "weights": weights.name, **runtime.describe()}
 
 
@@ -89,6 +96,8 @@ def build_referrer(
     size, max_size = options.input_bounds()
     model = spec.adapter(spec.load(weights.source, options.backbone), size=size, max_size=max_size)
     model.network.to(runtime.device)
+    if runtime.compile:
+        model.compile(compiled)
     return model, tokenizer
 
 

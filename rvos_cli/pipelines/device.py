@@ -24,6 +24,7 @@ class Runtime:
 
     device: torch.device
     precision: str
+    compile: bool = False
 
     def autocast(self):
         """The context a model runs in: the TF32 flags of the precision (CUDA), then autocast for bf16/fp16."""
@@ -44,14 +45,23 @@ class Runtime:
             stack.enter_context(tf32_enabled(TF32[self.precision]))
         return stack
 
-    def describe(self) -> dict[str, str]:
-        return {"device": str(self.device), "precision": self.precision}
+    def describe(self) -> dict[str, str | bool]:
+        return {"device": str(self.device), "precision": self.precision, "compile": self.compile}
 
 
 def resolve_runtime(options: RuntimeOptions) -> Runtime:
     """The device (`auto`: cuda, then mps, then cpu) and the precision for it, checked once per run."""
     device = resolve_device(options.device)
-    return Runtime(device, resolve_precision(options.precision, device))
+    return Runtime(device, resolve_precision(options.precision, device), options.compile)
+
+
+COMPILE_BACKEND = "inductor"  # tests trace with "eager": the same graph capture, without code generation
+
+
+def compiled(function):
+    """`torch.compile` of one fixed-shape stage: shapes are static (a window or a frame keeps its size for
+    the whole run, so a new size, e.g. the last, shorter window, compiles once more)."""
+    return torch.compile(function, dynamic=False, backend=COMPILE_BACKEND)
 
 
 def resolve_device(name: str = "auto") -> torch.device:

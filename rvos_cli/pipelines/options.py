@@ -22,10 +22,11 @@ DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 class RuntimeOptions:
     """device: auto, cpu, cuda, cuda:N or mps. precision: auto (bf16 on CUDA, fp32 elsewhere), fp32 (real
     float32: TF32 off on CUDA), tf32 (float32 with TF32 matmuls and convolutions on CUDA; fp32 elsewhere),
-    bf16, fp16."""
+    bf16, fp16. compile: `torch.compile` the network's fixed-shape stages (a learned model only)."""
 
     device: str = "auto"
     precision: str = "auto"
+    compile: bool = False
 
     def __post_init__(self):
         object.__setattr__(self, "device", self.device.lower())
@@ -128,6 +129,8 @@ def propagate_options(
             )
         if runtime.device not in ("auto", "cpu") or runtime.precision not in ("auto", "fp32"):
             raise InputError("--model flow runs on the CPU in float32; drop --device/--precision or use --model rdevos")
+        if runtime.compile:
+            raise InputError("--compile is for learned models but --model flow has no network; drop --compile")
         return FlowOptions(size=480 if size is None else size, reason=reason)
     return RdevosOptions(
         weights=weights,

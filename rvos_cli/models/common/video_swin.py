@@ -53,13 +53,19 @@ def window_reverse(windows: torch.Tensor, window, b: int, d: int, h: int, w: int
     return x.permute(0, 1, 4, 2, 5, 3, 6, 7).reshape(b, d, h, w, -1)
 
 
-@lru_cache(maxsize=32)
 def shifted_window_mask(padded_size, window, shift, device: torch.device) -> torch.Tensor:
     """[num_windows, N, N] additive mask (-100 between tokens from different regions after the cyclic shift).
 
     Computed on the padded size, so padded tokens are masked only by region, as in the reference.
-    Built once per geometry and device: every shifted block of a stage shares it.
+    Built once per geometry and device: every shifted block of a stage shares it. Under `torch.compile`
+    it is built in the graph, where it becomes a constant.
     """
+    if torch.compiler.is_compiling():
+        return _shifted_window_mask(padded_size, window, shift, device)
+    return _cached_shifted_window_mask(padded_size, window, shift, device)
+
+
+def _shifted_window_mask(padded_size, window, shift, device: torch.device) -> torch.Tensor:
     img_mask = torch.zeros((1, *padded_size, 1), device=device)
     regions = [(slice(-w), slice(-w, -s), slice(-s, None)) for w, s in zip(window, shift)]
     count = 0
@@ -71,6 +77,9 @@ def shifted_window_mask(padded_size, window, shift, device: torch.device) -> tor
     windows = window_partition(img_mask, window).squeeze(-1)
     mask = windows.unsqueeze(1) - windows.unsqueeze(2)
     return mask.masked_fill(mask != 0, -100.0).masked_fill(mask == 0, 0.0)
+
+
+_cached_shifted_window_mask = lru_cache(maxsize=32)(_shifted_window_mask)
 
 
 class WindowAttention3D(nn.Module):

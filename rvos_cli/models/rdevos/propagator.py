@@ -9,6 +9,7 @@ on the model's device: a frame goes there as uint8 and only the label map comes 
 from __future__ import annotations
 
 import contextlib
+from typing import Callable
 
 import numpy as np
 import torch
@@ -55,6 +56,12 @@ class RdevosPropagator:
         self.device, self.autocast = device, autocast
         self.ids: list[int] = []
         self.tracker: RDETracker | None = None
+
+    def compile(self, compile_stage: Callable[[Callable], Callable]) -> None:
+        """Replace the network's per-frame stages by `compile_stage` of them (e.g. `torch.compile`): the
+        encoders and the decoder keep their shapes for a video; the memory read-out, which grows, stays."""
+        for stage in ("encode_key", "encode_value", "segment"):
+            setattr(self.net, stage, compile_stage(getattr(self.net, stage)))
 
     def start(self, frame: np.ndarray, labels: np.ndarray) -> None:
         _check_labels(labels, frame, "first-frame mask")
