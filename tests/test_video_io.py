@@ -204,3 +204,13 @@ def test_mp4_writer_leaves_nothing_on_error(tmp_path):
             writer.write(np.zeros((24, 32, 3), np.uint8))
             raise RuntimeError("boom")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("start", [None, 0.5])
+def test_every_pass_gives_the_same_frames(clip, start):
+    """The first pass goes on from the capture that opening left after the first kept frame; a later
+    pass decodes afresh; both give the same frames."""
+    source = open_video(clip, start=start, end=1.25)
+    first, again = _frames(source), _frames(source)
+    assert len(first) == len(again) == source.info.num_frames
+    assert all(np.array_equal(a, b) for a, b in zip(first, again))

@@ -178,6 +178,10 @@ class _Capture:
             os.close(self._fd)
             self._fd = None
 
+    def __del__(self):  # a primed capture of a source that was never read
+        if "_capture" in self.__dict__:
+            self.release()
+
 
 def printable_path(path: str | os.PathLike) -> str:
     return os.fspath(path).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
@@ -207,6 +211,8 @@ class _Scan:
     times: list[float]  # timestamps of all decoded frames, seconds from the first one
     kept: int
     more: bool  # a frame after the kept span decoded
+    # A capture that has just decoded `first_frame`, for the first pass over the frames to go on from.
+    primed: _Capture | None = None
 
     @property
     def kept_times(self) -> list[float]:
@@ -276,6 +282,7 @@ class VideoFileSource(VideoSource):
             vfr=vfr,
         )
         self._first = scan.first
+        self._primed, self._first_frame = scan.primed, scan.first_frame if scan.primed else None
 
     @staticmethod
     def _open(path: Path) -> _Capture:
@@ -327,17 +334,16 @@ class VideoFileSource(VideoSource):
         more = stop < len(times)
         if not more and declared > 0 and len(times) != declared:
             return None
-        capture = _Capture(path)
-        try:
-            for _ in range(first + 1):
-                if not capture.grab():
-                    return None
-            ok, first_frame = capture.retrieve()
-        finally:
-            capture.release()
+        capture = VideoFileSource._open(path)
+        for _ in range(first + 1):
+            if not capture.grab():
+                capture.release()
+                return None
+        ok, first_frame = capture.retrieve()
         if not ok:
+            capture.release()
             return None
-        return _Scan(first_frame, first, times[: stop + 1], stop - first, more)
+        return _Scan(first_frame, first, times[: stop + 1], stop - first, more, capture)
 
     @staticmethod
     def _scan(capture, path: Path, fps: float, trim: Trim, declared: int) -> _Scan:
@@ -393,12 +399,19 @@ class VideoFileSource(VideoSource):
         return _Scan(first_frame, first, times, kept, more)
 
     def _frames(self) -> Iterator[np.ndarray]:
-        capture = self._open(self.info.path)
+        # The first pass goes on from the capture that decoded the first frame while opening (no second
+        # open and decoder start, about 50 ms); a further pass decodes afresh.
+        primed, self._primed = self._primed, None
+        capture = primed or self._open(self.info.path)
         try:
-            for _ in range(self._first):
-                capture.grab()
+            if primed is None:
+                for _ in range(self._first):
+                    capture.grab()
             for index in range(self.info.num_frames):
-                ok, frame = capture.read()
+                if primed is not None and index == 0:
+                    ok, frame, self._first_frame = True, self._first_frame, None
+                else:
+                    ok, frame = capture.read()
                 if not ok:
                     raise InputError(
                         f"{self.info.path} stopped decoding at frame {index}; check the file or re-encode it"
