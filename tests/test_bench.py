@@ -247,7 +247,12 @@ def test_fast_preprocessing_is_bit_exact():
     import numpy as np
     import torch
 
-    from rvos_cli.models.common.frames import frames_to_tensor, resize_bilinear_pil, resize_video_pil
+    from rvos_cli.models.common.frames import (
+        frames_to_tensor,
+        normalize_video,
+        resize_bilinear_pil,
+        resize_video_pil,
+    )
     from rvos_cli.pipelines.bench import NullReferrer
 
     rng = np.random.default_rng(1)
@@ -272,6 +277,10 @@ def test_fast_preprocessing_is_bit_exact():
     device = model.model_input(torch.from_numpy(np.stack(frames)), (36, 64))
     assert torch.equal(reader, frames_to_tensor(frames, (36, 64)))
     assert torch.equal(device, reader)
+    every_value = rng.integers(0, 256, (2, 30, 256, 3), dtype=np.uint8)
+    every_value[0, 0] = np.arange(256, dtype=np.uint8)[:, None]  # each value in each channel
+    every_value = torch.from_numpy(every_value)
+    assert torch.equal(normalize_video(every_value), normalize_video(every_value, lookup=False))
 
 
 def test_label_pngs_decode_to_the_same_labels(tmp_path):

@@ -131,21 +131,22 @@ def _normalize_table() -> np.ndarray:
     """[3, 256] float32: the normalised value of each uint8 per channel, by `normalize_video`'s own
     float32 operations (so a lookup gives the same floats)."""
     values = torch.arange(256, dtype=torch.uint8).view(1, 256, 1, 1).expand(1, 256, 1, 3)
-    return normalize_video(values.contiguous(), lookup=False)[0, :, :, 0].numpy().copy()
+    return np.ascontiguousarray(normalize_video(values.contiguous(), lookup=False)[0, :, :, 0].numpy())
 
 
 def normalize_video(video: torch.Tensor, lookup: bool = True) -> torch.Tensor:
     """uint8 frames [T, h, w, 3] (any device) -> [T, 3, h, w] float32, as torchvision's `ToTensor` and
     `Normalize(IMAGENET_MEAN, IMAGENET_STD)`, with the same float32 operations.
 
-    On a CPU it is a lookup of the 256 values per channel (`lookup`), 5-10x cheaper than the arithmetic.
+    On a CPU it is a lookup of the 256 values per channel (`lookup`, OpenCV's `LUT` writing each plane
+    in place), about 15x cheaper than the arithmetic.
     """
     if lookup and video.device.type == "cpu":
         table, frames = _normalize_table(), video.numpy()
         out = np.empty((frames.shape[0], 3, *frames.shape[1:3]), np.float32)
         for t in range(frames.shape[0]):
-            for channel in range(3):
-                np.take(table[channel], frames[t, :, :, channel], out=out[t, channel])
+            for channel, plane in enumerate(cv2.split(frames[t])):
+                cv2.LUT(plane, table[channel], dst=out[t, channel])
         return torch.from_numpy(out)
     mean = torch.tensor(IMAGENET_MEAN, device=video.device).view(1, 3, 1, 1)
     std = torch.tensor(IMAGENET_STD, device=video.device).view(1, 3, 1, 1)
