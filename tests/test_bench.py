@@ -257,7 +257,8 @@ def test_fast_preprocessing_is_bit_exact():
 
     rng = np.random.default_rng(1)
     for (height, width), size in (
-        ((720, 1280), (360, 640)),
+        ((720, 1280), (360, 640)),  # both passes an exact 2x shrink: OpenCV's convolution (`uniform_run`)
+        ((100, 200), (50, 101)),  # the vertical pass only
         ((1080, 1920), (360, 640)),
         ((480, 854), (360, 640)),
         ((61, 97), (360, 575)),  # upscaling
@@ -269,6 +270,8 @@ def test_fast_preprocessing_is_bit_exact():
         image = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
         expected = _pil_resize_reference(image, size)
         assert np.array_equal(resize_bilinear_pil(image, size), expected), (height, width, size)
+        for extreme in (np.full_like(image, 255), (image > 127).astype(np.uint8) * 255):  # saturation, edges
+            assert np.array_equal(resize_bilinear_pil(extreme, size), _pil_resize_reference(extreme, size))
         on_device = resize_video_pil(torch.from_numpy(np.stack([image, image[::-1]])), size)
         assert np.array_equal(on_device[0].numpy(), expected), (height, width, size)
     frames = [rng.integers(0, 256, (72, 128, 3), dtype=np.uint8) for _ in range(3)]
