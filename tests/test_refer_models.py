@@ -72,3 +72,40 @@ def _cpu():
     import torch
 
     return torch.device("cpu"), "fp32"
+
+
+@pytest.mark.parametrize("model", ["referformer", "soc"])
+def test_queries_decoded_in_groups_give_the_same_result(model, clip, tmp_path):
+    """With `decode_frames` below queries x frames the pipeline decodes the window's queries in groups
+    (bounding the decode's memory); the masks and scores are those of one batched decode."""
+    video, tokenizer = clip
+    spec = MODELS[model]
+    options = refer_options(model, size=48, max_size=96, backbone=BACKBONES[model])
+    weights = ResolvedWeights(model, random_state_dict(spec.layout(BACKBONES[model]), seed=5), tokenizer=tokenizer)
+    built = build_referrer(options, Runtime(*_cpu()), weights)
+    results = {}
+    for budget in (None, 4):  # 4: one query per decode of a 4-frame window
+        built[0].decode_frames = budget
+        request = ReferRequest(
+            video,
+            ["A person", "the red  ball", "a dog"],
+            options,
+            RuntimeOptions("cpu"),
+            ClipOptions(),
+            WindowOptions(4, 1),
+            output=None,
+            masks_dir=tmp_path / f"masks-{budget}",
+            overlay=False,
+        )
+        summary = run_refer(request, Reporter(quiet=True), built=built).to_json()
+        masks = [
+            cv2.imread(str(tmp_path / f"masks-{budget}" / str(q) / f"{i:05d}.png"), cv2.IMREAD_GRAYSCALE)
+            for q in range(3)
+            for i in range(FRAMES)
+        ]
+        results[budget] = summary["queries"], masks
+    (grouped, grouped_masks), (batched, batched_masks) = results[4], results[None]
+    assert all(np.array_equal(a, b) for a, b in zip(grouped_masks, batched_masks))
+    for one, other in zip(grouped, batched):
+        for a, b in zip(one["windows"], other["windows"]):
+            assert a["object_query"] == b["object_query"] and a["score"] == pytest.approx(b["score"], abs=1e-5)

@@ -16,10 +16,13 @@ from rvos_cli.models.common.frames import normalize_video, resize_bilinear_pil, 
 
 
 class ReferringModel(Protocol):
-    """name: the registry model name. network: the torch module (moved to the run's device)."""
+    """name: the registry model name. network: the torch module (moved to the run's device).
+    decode_frames: the most frames times queries one `decode` call takes (None: all queries at once);
+    the pipeline splits the queries of a window to stay within it, bounding the decode's memory."""
 
     name: str
     network: torch.nn.Module
+    decode_frames: int | None
 
     def input_size(self, height: int, width: int) -> tuple[int, int]:
         """The model input (h, w) for frames of (height, width)."""
@@ -58,6 +61,7 @@ class Referrer:
     network with `encode_video` / `decode`. A model overrides what its evaluation does differently."""
 
     name = ""
+    decode_frames: int | None = None
 
     def __init__(self, network: torch.nn.Module, size: int = 360, max_size: int | None = 640):
         self.network, self.size, self.max_size = network, size, max_size

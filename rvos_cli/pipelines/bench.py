@@ -34,7 +34,7 @@ from rvos_cli.pipelines.options import (
     refer_options,
 )
 from rvos_cli.pipelines.propagate import PropagateRequest, run_propagate
-from rvos_cli.pipelines.refer import ReferRequest, run_refer
+from rvos_cli.pipelines.refer import ReferRequest, query_batches, run_refer
 from rvos_cli.pipelines.stats import summarize
 from rvos_cli.ui import Reporter
 from rvos_cli.weights.resolve import ResolvedWeights, installed_weights
@@ -334,7 +334,9 @@ def _bench_refer(request: BenchRequest, runtime: Runtime, folder: Path) -> Bench
     def forward() -> float:
         def run():
             with torch.inference_mode(), runtime.autocast():
-                model.decode(model.encode(video), ids, mask)
+                features = model.encode(video)
+                for queries in query_batches(model, ids.shape[0], video.shape[0]):
+                    model.decode(features, ids[queries], mask[queries])
 
         return timed(run, runtime.device)
 

@@ -271,10 +271,24 @@ def segment_window(
         video = model.model_input(video.to(runtime.device, non_blocking=True), size)
     with timings("model"), torch.inference_mode(), runtime.autocast():
         features = model.encode(video)
-        out = model.decode(features, input_ids.to(runtime.device), attention_mask.to(runtime.device))
-    with timings("postprocess"), torch.inference_mode():
-        masks, scores, selected = model.select(out, input_size=size, original_size=original_size)
-        return masks.cpu().numpy(), scores.float().cpu(), selected.cpu()
+    input_ids, attention_mask = input_ids.to(runtime.device), attention_mask.to(runtime.device)
+    parts = []
+    for queries in query_batches(model, input_ids.shape[0], video.shape[0]):
+        with timings("model"), torch.inference_mode(), runtime.autocast():
+            out = model.decode(features, input_ids[queries], attention_mask[queries])
+        with timings("postprocess"), torch.inference_mode():
+            masks, scores, selected = model.select(out, input_size=size, original_size=original_size)
+            parts.append((masks.cpu().numpy(), scores.float().cpu(), selected.cpu()))
+    if len(parts) == 1:
+        return parts[0]
+    masks, scores, selected = zip(*parts)
+    return np.concatenate(masks), torch.cat(scores), torch.cat(selected)
+
+
+def query_batches(model, queries: int, frames: int) -> list[slice]:
+    """The queries of a window in groups of at most `model.decode_frames // frames` (at least one)."""
+    size = queries if model.decode_frames is None else max(1, model.decode_frames // frames)
+    return [slice(start, start + size) for start in range(0, queries, size)]
 
 
 @dataclass
