@@ -72,7 +72,8 @@ def test_preprocessing_on_the_device_matches_the_cpu():
     path's model input bit for bit; RDE-VOS's uint8 upload and normalisation there give its floats."""
     import numpy as np
 
-    from rvos_cli.models.rdevos.preprocess import normalize, to_device
+    from rvos_cli.models.common.frames import normalize_video
+    from rvos_cli.models.rdevos.preprocess import to_device
     from rvos_cli.pipelines.bench import NullReferrer
 
     frames = [np.random.default_rng(seed).integers(0, 256, (720, 1280, 3), dtype=np.uint8) for seed in range(3)]
@@ -82,5 +83,6 @@ def test_preprocessing_on_the_device_matches_the_cpu():
     gpu = model.model_input(torch.from_numpy(np.stack(frames)).to(CUDA), size)
     assert torch.equal(gpu.cpu(), cpu)
     assert torch.equal(
-        normalize(to_device(frames[0], CUDA)).cpu(), normalize(to_device(frames[0], torch.device("cpu")))
+        normalize_video(to_device(frames[0], CUDA)[None]).cpu(),
+        normalize_video(to_device(frames[0], torch.device("cpu"))[None]),
     )

@@ -1,4 +1,4 @@
-"""Image normalisation, padding to the network stride and resizing to the processing resolution."""
+"""Padding to the network stride, resizing to the processing resolution, and frames to the device."""
 
 from __future__ import annotations
 
@@ -7,8 +7,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-IMAGE_MEAN = (0.485, 0.456, 0.406)
-IMAGE_STD = (0.229, 0.224, 0.225)
 STRIDE = 16
 
 
@@ -19,14 +17,6 @@ def to_device(image: np.ndarray, device: torch.device) -> Tensor:
     if device.type == "cuda":
         return x.pin_memory().to(device, non_blocking=True)
     return x.to(device)
-
-
-def normalize(image: Tensor) -> Tensor:
-    """[H, W, 3] uint8 RGB (any device) -> [1, 3, H, W] float32 there, ImageNet-normalised."""
-    x = image.permute(2, 0, 1)[None].float() / 255
-    mean = torch.tensor(IMAGE_MEAN, device=image.device).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGE_STD, device=image.device).view(1, 3, 1, 1)
-    return (x - mean) / std
 
 
 def pad_to_stride(x: Tensor, stride: int = STRIDE) -> tuple[Tensor, tuple[int, int, int, int]]:

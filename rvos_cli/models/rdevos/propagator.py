@@ -15,10 +15,10 @@ import numpy as np
 import torch
 
 from rvos_cli.errors import InputError
+from rvos_cli.models.common.frames import normalize_video
 from rvos_cli.models.rdevos.inference import RDETracker
 from rvos_cli.models.rdevos.network import RDEVOS
 from rvos_cli.models.rdevos.preprocess import (
-    normalize,
     processing_size,
     resize_image,
     resize_labels,
@@ -88,7 +88,7 @@ class RdevosPropagator:
 
     @torch.inference_mode()
     def _run(self, frame: np.ndarray, labels: np.ndarray | None, new_ids: list[int]) -> torch.Tensor:
-        image = resize_image(normalize(to_device(frame, self.device)), self.input_size)
+        image = resize_image(normalize_video(to_device(frame, self.device)[None]), self.input_size)
         masks = None
         if new_ids:
             labels = resize_labels(torch.from_numpy(np.ascontiguousarray(labels)).to(self.device), self.input_size)
