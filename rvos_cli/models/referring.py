@@ -90,6 +90,6 @@ class Referrer:
         raise NotImplementedError
 
     def compile(self, compile_stage: Callable[[Callable], Callable]) -> None:
-        # Both stages keep their shapes through a run: the window's frames and size, the query batch.
+        # Both stages keep their shapes through a run: the window's frames and size, the query group.
         self.network.encode_video = compile_stage(self.network.encode_video)
         self.network.decode = compile_stage(self.network.decode)

@@ -473,10 +473,8 @@ def _summary(
         stage_seconds=stages,
         memory=peak_memory(runtime.device),
         system={
-            "device": str(runtime.device),
+            **runtime.describe(),
             "device_name": device_name(runtime.device),
-            "precision": runtime.precision,
-            "compile": runtime.compile,
             "torch": torch.__version__,
             "threads": torch.get_num_threads(),
             "python": platform.python_version(),

@@ -48,9 +48,7 @@ def build_propagator(
     if isinstance(options, FlowOptions):
         return FlowPropagator(size=options.size), {
             "size": options.size,
-            "device": "cpu",
-            "precision": "fp32",
-            "compile": False,
+            **Runtime(torch.device("cpu"), "fp32").describe(),
         }
     if not isinstance(options, RdevosOptions):
         raise TypeError(f"no propagator for {type(options).__name__}")
