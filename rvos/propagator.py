@@ -1,4 +1,4 @@
-"""`rvos.Propagator`: a first-frame mask carried through a video by the optical-flow tracker or RDE-VOS."""
+"""`rvos.Propagator`: first-frame masks carried through a video by any propagation model of the registry."""
 
 from __future__ import annotations
 
@@ -6,13 +6,14 @@ import os
 from typing import Iterator, Mapping
 
 import numpy as np
-import torch
 
 from rvos.source import Video, video_source
 from rvos_cli.errors import InputError
+from rvos_cli.models.registry import MODELS, model_spec
 from rvos_cli.pipelines.build import build_propagator
 from rvos_cli.pipelines.device import resolve_runtime
 from rvos_cli.pipelines.options import RuntimeOptions, propagate_options
+from rvos_cli.pipelines.propagation import propagate_frames
 from rvos_cli.weights import registry_entry
 from rvos_cli.weights.resolve import ResolvedWeights
 
@@ -20,33 +21,35 @@ from rvos_cli.weights.resolve import ResolvedWeights
 class Propagator:
     """Propagate label masks, as `rvos propagate` does.
 
-    model: "flow" (no weights), "rdevos", or a registry name such as "rdevos-ytvos" (that model with
-    those weights); checkpoint: a file fetched by hand, or a state dict in the official layout.
-    Loaded once, here.
+    model: a propagation model ("flow", "rdevos", ...; `rvos propagate --help` lists them) or a registry
+    name such as "rdevos-ytvos" (that model with those weights); checkpoint: weights fetched by hand (a
+    file, a Hugging Face model folder, or a state dict in the official layout); cache_dir: the weights
+    cache (default: as the CLI's). Loaded once, here.
     """
 
     def __init__(
         self,
         model: str = "flow",
         *,
-        checkpoint: str | os.PathLike | Mapping[str, torch.Tensor] | None = None,
+        checkpoint: str | os.PathLike | Mapping | None = None,
         device: str = "auto",
         precision: str = "auto",
         size: int | None = None,
         mem_every: int | None = None,
         top_k: int | None = None,
         compile: bool = False,
+        cache_dir: str | os.PathLike | None = None,
     ):
         weights = None
-        if model not in ("flow", "rdevos"):
-            weights, model = model, registry_entry(model).model
+        if model not in MODELS:
+            weights, model = model, registry_entry(model, cache_dir=cache_dir).model
         state = checkpoint if isinstance(checkpoint, Mapping) else None
-        if state is not None and model == "flow":
-            raise InputError("a checkpoint is for learned models but model 'flow' uses no weights; use model='rdevos'")
+        if state is not None and model_spec(model).weights == "none":
+            raise InputError(f"a checkpoint is for learned models but model {model!r} uses no weights")
         runtime = RuntimeOptions(device, precision, compile)
-        file = None if state is not None else checkpoint
-        options = propagate_options(model, weights, file, size, mem_every, top_k, runtime)
-        self.runtime = resolve_runtime(runtime)
+        given = {"weights": weights, "checkpoint": None if state is not None else checkpoint, "cache_dir": cache_dir}
+        options = propagate_options(model, runtime, size=size, mem_every=mem_every, top_k=top_k, **given)
+        self.runtime = resolve_runtime(runtime, torch=model_spec(model).torch)
         resolved = None if state is None else ResolvedWeights(options.model, state)
         self.propagator, self.settings = build_propagator(options, self.runtime, resolved)
 
@@ -77,12 +80,5 @@ class Propagator:
                 f"the first mask is {first.shape[1]}x{first.shape[0]} but the frames are "
                 f"{source.info.width}x{source.info.height}"
             )
-        first = first.astype(np.uint8)
-        later = later or {}
-        with torch.inference_mode():
-            for index, frame in source:
-                if index == 0:
-                    self.propagator.start(frame, first)
-                    yield 0, first
-                else:
-                    yield index, self.propagator.step(frame, later.get(index))
+        for index, _, labels in propagate_frames(self.propagator, source, first.astype(np.uint8), self.runtime, later):
+            yield index, labels

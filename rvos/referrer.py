@@ -1,4 +1,4 @@
-"""`rvos.Referrer`: a referring model (MTTR, ReferFormer or SOC) loaded once, masks streamed per frame."""
+"""`rvos.Referrer`: a referring model of the registry loaded once, masks streamed per frame."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import numpy as np
 import torch
 
 from rvos.source import Video, video_source
-from rvos_cli.models.registry import MODELS
-from rvos_cli.pipelines.build import build_referrer, refer_weights
+from rvos_cli.models.registry import model_spec
+from rvos_cli.pipelines.build import build_referrer
 from rvos_cli.pipelines.device import resolve_runtime
 from rvos_cli.pipelines.options import RuntimeOptions, WindowOptions, refer_options
 from rvos_cli.pipelines.refer import segment_windows
@@ -21,11 +21,11 @@ from rvos_cli.weights.resolve import ResolvedWeights, tokenizer_folder
 class Referrer:
     """Segment what text queries describe, as `rvos refer` does.
 
-    weights: a registry name (see `rvos models`); model: mttr, referformer or soc (default: the
-    model of `weights`, else mttr); checkpoint: a file fetched by hand, or a state dict in the
-    official layout; tokenizer: a folder with RoBERTa's vocab.json and merges.txt (default: the
-    weights entry's, else roberta-base's). The model and tokenizer are loaded once, here; missing
-    weights raise MissingWeightsError, bad options InputError.
+    weights: a registry name (see `rvos models`); model: a referring model, e.g. mttr, referformer or
+    soc (default: the model of `weights`, else the first of the registry, mttr); checkpoint: a file
+    fetched by hand, or a state dict in the official layout; tokenizer: a folder with RoBERTa's
+    vocab.json and merges.txt (default: the weights entry's, else roberta-base's). The model and
+    tokenizer are loaded once, here; missing weights raise MissingWeightsError, bad options InputError.
     """
 
     def __init__(
@@ -42,16 +42,18 @@ class Referrer:
         window: int | None = None,
         overlap: int = 6,
         compile: bool = False,
+        cache_dir: str | os.PathLike | None = None,
     ):
         state = checkpoint if isinstance(checkpoint, Mapping) else None
         file = None if state is not None else checkpoint
-        options = refer_options(model, weights, checkpoint=file, tokenizer=tokenizer, size=size, max_size=max_size)
+        options = refer_options(
+            model, weights, checkpoint=file, tokenizer=tokenizer, size=size, max_size=max_size, cache_dir=cache_dir
+        )
         self.windows = WindowOptions(options.default_window if window is None else window, overlap)
         self.runtime = resolve_runtime(RuntimeOptions(device, precision, compile))
-        if state is None:
-            resolved = refer_weights(options)
-        else:
-            folder = tokenizer_folder(None, options.tokenizer, MODELS[options.model].tokenizer, None)
+        resolved = None
+        if state is not None:
+            folder = tokenizer_folder(None, options.tokenizer, model_spec(options.model).tokenizer, cache_dir)
             resolved = ResolvedWeights(options.model, state, tokenizer=folder)
         self.model, self.tokenizer = build_referrer(options, self.runtime, resolved)
 
@@ -69,10 +71,10 @@ class Referrer:
         """
         source = video_source(video, fps, start, end, max_seconds)
         info = source.info
-        ids, mask = self.tokenizer([self.model.prepare_text(t) for t in texts])
+        ids, mask, _ = self.tokenizer.encode([self.model.prepare_text(t) for t in texts])
         size = self.model.input_size(info.height, info.width)
         spans = self.windows.spans(info.num_frames)
-        timings = Timings(self.runtime.device)
+        timings = Timings(self.runtime.clock_device)
         with torch.inference_mode():
             for part in segment_windows(self.model, ids, mask, source, spans, size, self.runtime, timings):
                 for offset in range(part.final - part.window.start):

@@ -12,9 +12,10 @@ try:  # typer >= 0.2x runs on its own copy of click: its exception classes are t
     from typer import _click as click
 except ImportError:  # pragma: no cover
     import click
-from typer.core import TyperGroup
+from typer.core import TyperArgument, TyperGroup
 
 from rvos_cli.errors import EXIT_BAD_INPUT, EXIT_CODES, EXIT_INTERRUPTED
+from rvos_cli.models.registry import model_list
 from rvos_cli.ui import Reporter, handle_errors, printable
 
 EPILOG = (
@@ -52,6 +53,9 @@ class RvosGroup(TyperGroup):
         return code
 
 
+# An argument's help shows its metavar alone (INPUT...), not typer's Python type (`<list[Path]>`).
+TyperArgument.display_type_rich = lambda self, ctx: None
+
 app = typer.Typer(
     cls=RvosGroup,
     name="rvos",
@@ -64,10 +68,14 @@ app = typer.Typer(
 )
 
 # Options several commands share.
-Device = Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")]
+Device = Annotated[str, typer.Option("--device", metavar="DEVICE", help="auto, cpu, cuda, cuda:N or mps.")]
 Precision = Annotated[
     str,
-    typer.Option("--precision", help="auto (bf16 on CUDA, fp32 on CPU), fp32 (TF32 off), tf32, bf16 or fp16."),
+    typer.Option(
+        "--precision",
+        metavar="PRECISION",
+        help="auto (bf16 on CUDA, fp32 on CPU), fp32 (TF32 off), tf32, bf16 or fp16.",
+    ),
 ]
 Compile = Annotated[
     bool,
@@ -80,24 +88,46 @@ Compile = Annotated[
 Fps = Annotated[
     Optional[float],
     typer.Option(
-        "--fps", help="Frame rate of a frames folder [default: 24]; for a video, used only if the file has none."
+        "--fps",
+        metavar="FPS",
+        help="Frame rate of a frames folder [default: 24]; for a video, used only if the file has none.",
     ),
 ]
-Start = Annotated[Optional[str], typer.Option("--start", help="Start time, seconds or [hh:]mm:ss[.ms].")]
-End = Annotated[Optional[str], typer.Option("--end", help="End time, seconds or [hh:]mm:ss[.ms].")]
+Start = Annotated[
+    Optional[str], typer.Option("--start", metavar="TIME", help="Start time, seconds or [hh:]mm:ss[.ms].")
+]
+End = Annotated[Optional[str], typer.Option("--end", metavar="TIME", help="End time, seconds or [hh:]mm:ss[.ms].")]
 MaxSeconds = Annotated[
-    float, typer.Option("--max-seconds", help="Keep at most this many seconds when --end is not given (0 = all).")
+    float,
+    typer.Option(
+        "--max-seconds", metavar="SECONDS", help="Keep at most this many seconds when --end is not given (0 = all)."
+    ),
 ]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or notes.")]
 Json = Annotated[bool, typer.Option("--json", help="Print one JSON summary on stdout.")]
 Checkpoint = Annotated[
     Optional[Path],
-    typer.Option("--checkpoint", help="A checkpoint file fetched by hand; overrides the file of --weights."),
+    typer.Option(
+        "--checkpoint",
+        metavar="PATH",
+        help="Weights fetched by hand: a checkpoint file, or a Hugging Face model folder for models from "
+        "transformers; overrides the files of --weights.",
+    ),
 ]
 CacheDir = Annotated[
     Optional[Path],
     typer.Option(
-        "--cache-dir", help="Weights cache (default: $RVOS_HOME, else $XDG_CACHE_HOME/rvos, else ~/.cache/rvos)."
+        "--cache-dir",
+        metavar="DIR",
+        help="Weights cache (default: $RVOS_HOME, else $XDG_CACHE_HOME/rvos, else ~/.cache/rvos).",
+    ),
+]
+Weights = Annotated[
+    Optional[str],
+    typer.Option(
+        "--weights",
+        metavar="NAME",
+        help="Installed weights to use (see `rvos models`) [default: the model's first installed].",
     ),
 ]
 
@@ -126,7 +156,9 @@ def _main_options(
 
 Registry = Annotated[
     Optional[Path],
-    typer.Option("--registry", help="A weights.yaml adding or overriding entries (also: RVOS_REGISTRY)."),
+    typer.Option(
+        "--registry", metavar="FILE", help="A weights.yaml adding or overriding entries (also: RVOS_REGISTRY)."
+    ),
 ]
 # Batches: several inputs, a folder of videos, a manifest or a dataset root (docs/usage.md, "Batches").
 Inputs = Annotated[
@@ -139,12 +171,17 @@ Inputs = Annotated[
 ]
 Manifest = Annotated[
     Optional[Path],
-    typer.Option("--manifest", help="A CSV or JSON Lines file naming each video of a batch and its inputs/outputs."),
+    typer.Option(
+        "--manifest",
+        metavar="FILE",
+        help="A CSV or JSON Lines file naming each video of a batch and its inputs/outputs.",
+    ),
 ]
 Shard = Annotated[
     Optional[str],
     typer.Option(
         "--shard",
+        metavar="I/N",
         help="I/N: process every N-th video of the sorted batch from the I-th [default: Slurm array, else all].",
     ),
 ]
@@ -153,14 +190,18 @@ SkipExisting = Annotated[
 ]
 
 
-@app.command(epilog=EPILOG)
+@app.command(epilog=EPILOG, short_help="Segment what text queries describe, in a video or a batch.")
 @handle_errors
 def refer(
     inputs: Inputs = None,
     text: Annotated[
         Optional[List[str]],
         typer.Option(
-            "--text", "-t", help="A text query; repeat for more (query 1 blue, 2 red, ...).", show_default=False
+            "--text",
+            "-t",
+            metavar="TEXT",
+            help="A text query; repeat for more (query 1 blue, 2 red, ...).",
+            show_default=False,
         ),
     ] = None,
     output: Annotated[
@@ -168,6 +209,7 @@ def refer(
         typer.Option(
             "--output",
             "-o",
+            metavar="PATH",
             help="Overlay MP4 [default: <input stem>.refer.mp4 beside the input]; for a batch, the folder of "
             "<name>.refer.mp4 (a Ref-YouTube-VOS root: of Annotations/).",
         ),
@@ -175,32 +217,40 @@ def refer(
     masks: Annotated[
         Optional[Path],
         typer.Option(
-            "--masks", help="Also write DIR/<query index>/<frame>.png masks (0/255); for a batch, DIR/<name>/..."
+            "--masks",
+            metavar="DIR",
+            help="Also write DIR/<query index>/<frame>.png masks (0/255); for a batch, DIR/<name>/...",
         ),
     ] = None,
     model: Annotated[
         Optional[str],
-        typer.Option("--model", help="mttr, referformer or soc [default: the model of --weights, else mttr]."),
-    ] = None,
-    weights: Annotated[
-        Optional[str],
         typer.Option(
-            "--weights", help="Installed weights to use (see `rvos models`) [default: the model's first installed]."
+            "--model",
+            metavar="MODEL",
+            help=f"{model_list('refer')} [default: the model of --weights, else the first].",
         ),
     ] = None,
+    weights: Weights = None,
     checkpoint: Checkpoint = None,
     tokenizer: Annotated[
         Optional[Path],
-        typer.Option("--tokenizer", help="Folder with RoBERTa's vocab.json and merges.txt [default: from --weights]."),
+        typer.Option(
+            "--tokenizer",
+            metavar="DIR",
+            help="Folder with RoBERTa's vocab.json and merges.txt [default: from --weights].",
+        ),
     ] = None,
     size: Annotated[
         Optional[int],
-        typer.Option("--size", help="Short side of the model input in pixels [default: the model's, 360]."),
+        typer.Option(
+            "--size", metavar="PIXELS", help="Short side of the model input in pixels [default: the model's, 360]."
+        ),
     ] = None,
     max_size: Annotated[
         Optional[int],
         typer.Option(
             "--max-size",
+            metavar="PIXELS",
             help="Upper bound on the long side of the model input "
             "[default: the model's: 640 for MTTR and SOC, none for ReferFormer].",
         ),
@@ -209,11 +259,15 @@ def refer(
         Optional[int],
         typer.Option(
             "--window",
+            metavar="FRAMES",
             help="Frames per inference window [default: the model's: 24 for MTTR, 36 for ReferFormer and SOC].",
         ),
     ] = None,
     overlap: Annotated[
-        int, typer.Option("--overlap", help="Frames shared by consecutive windows (the later window wins).")
+        int,
+        typer.Option(
+            "--overlap", metavar="FRAMES", help="Frames shared by consecutive windows (the later window wins)."
+        ),
     ] = 6,
     device: Device = "auto",
     precision: Precision = "auto",
@@ -226,23 +280,29 @@ def refer(
         bool, typer.Option("--legend", help="Write each query's text in its colour on a band at the top of the video.")
     ] = False,
     cache_dir: CacheDir = None,
+    registry: Registry = None,
     manifest: Manifest = None,
     shard: Shard = None,
     skip_existing: SkipExisting = False,
     json_output: Json = False,
     quiet: Quiet = False,
 ) -> None:
-    """Segment the objects that text queries describe (MTTR, ReferFormer or SOC), in one video or a batch."""
+    """Segment the objects that text queries describe, in one video or a batch."""
     from rvos_cli.pipelines.batch import BatchRequest, parse_shard, refer_items, run_batch, shard_of
     from rvos_cli.pipelines.options import ClipOptions, RuntimeOptions, WindowOptions, refer_options
 
+    runtime = RuntimeOptions(device, precision, compile_model)
     options = refer_options(
-        model, weights, checkpoint=checkpoint, tokenizer=tokenizer, size=size, max_size=max_size, cache_dir=cache_dir
+        model,
+        weights,
+        checkpoint=checkpoint,
+        tokenizer=tokenizer,
+        size=size,
+        max_size=max_size,
+        cache_dir=cache_dir,
+        registry=registry,
     )
-    runtime, windows = (
-        RuntimeOptions(device, precision, compile_model),
-        WindowOptions(options.default_window if window is None else window, overlap),
-    )
+    windows = WindowOptions(options.default_window if window is None else window, overlap)
     clip = ClipOptions(fps, start, end, max_seconds)
     reporter = Reporter(json_mode=json_output, quiet=quiet)
     items = refer_items(inputs or [], text or [], manifest, output)
@@ -272,7 +332,7 @@ def refer(
     reporter.result(run_refer(request, reporter))
 
 
-@app.command(epilog=EPILOG)
+@app.command(epilog=EPILOG, short_help="Carry first-frame label masks through a video or a batch.")
 @handle_errors
 def propagate(
     inputs: Inputs = None,
@@ -281,6 +341,7 @@ def propagate(
         typer.Option(
             "--mask",
             "-m",
+            metavar="PATH",
             help="First kept frame's label PNG (palette or grayscale ids), "
             "or a folder of <frame>.png masks whose later files add objects; for a batch, a folder of "
             "<name>.png (or <name>/) per video.",
@@ -292,35 +353,50 @@ def propagate(
         typer.Option(
             "--output",
             "-o",
+            metavar="DIR",
             help="Folder for the per-frame palette PNGs [default: <input stem>.masks beside the input]; "
             "for a batch, the folder of <name>/ results.",
         ),
     ] = None,
     video: Annotated[
-        Optional[Path], typer.Option("--video", help="Also write an overlay MP4 here; for a batch, a folder.")
+        Optional[Path],
+        typer.Option("--video", metavar="PATH", help="Also write an overlay MP4 here; for a batch, a folder."),
     ] = None,
     model: Annotated[
         str,
         typer.Option(
             "--model",
-            help="flow (no weights), rdevos, or auto: rdevos when its weights are installed "
-            "or --weights/--checkpoint is given, else flow.",
+            metavar="MODEL",
+            help=f"auto, {model_list('propagate')}. auto picks the best model whose weights are installed "
+            "(or that --weights/--checkpoint names) for the device, else flow (no weights); its first note says "
+            "which and why.",
         ),
     ] = "auto",
     weights: Annotated[
-        Optional[str], typer.Option("--weights", help="Installed weights for a learned model (see `rvos models`).")
+        Optional[str],
+        typer.Option("--weights", metavar="NAME", help="Installed weights for a learned model (see `rvos models`)."),
     ] = None,
     checkpoint: Checkpoint = None,
     size: Annotated[
         Optional[int],
-        typer.Option("--size", help="Short side in pixels the model works at [default: the model's own, 480]."),
+        typer.Option(
+            "--size",
+            metavar="PIXELS",
+            help="Short side in pixels the model works at [default: the model's own, 480].",
+        ),
     ] = None,
     mem_every: Annotated[
-        Optional[int], typer.Option("--mem-every", help="rdevos: add a memory frame every N frames.")
+        Optional[int],
+        typer.Option("--mem-every", metavar="N", help="rdevos: add a memory frame every N frames."),
     ] = None,
-    top_k: Annotated[Optional[int], typer.Option("--top-k", help="rdevos: memory entries each pixel reads.")] = None,
+    top_k: Annotated[
+        Optional[int], typer.Option("--top-k", metavar="K", help="rdevos: memory entries each pixel reads.")
+    ] = None,
     device: Annotated[
-        str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps (flow always runs on the CPU).")
+        str,
+        typer.Option(
+            "--device", metavar="DEVICE", help="auto, cpu, cuda, cuda:N or mps (flow always runs on the CPU)."
+        ),
     ] = "auto",
     precision: Precision = "auto",
     compile_model: Compile = False,
@@ -329,6 +405,7 @@ def propagate(
     end: End = None,
     max_seconds: MaxSeconds = 10.0,
     cache_dir: CacheDir = None,
+    registry: Registry = None,
     manifest: Manifest = None,
     shard: Shard = None,
     skip_existing: SkipExisting = False,
@@ -339,11 +416,19 @@ def propagate(
     from rvos_cli.pipelines.batch import BatchRequest, parse_shard, propagate_items, run_batch, shard_of
     from rvos_cli.pipelines.options import ClipOptions, RuntimeOptions, propagate_options
     from rvos_cli.pipelines.propagate import PropagateRequest, run_propagate
-    from rvos_cli.weights.resolve import installed_weights
 
     runtime = RuntimeOptions(device, precision, compile_model)
-    installed = installed_weights("rdevos", cache_dir) if model == "auto" else []
-    options = propagate_options(model, weights, checkpoint, size, mem_every, top_k, runtime, installed, cache_dir)
+    options = propagate_options(
+        model,
+        runtime,
+        weights=weights,
+        checkpoint=checkpoint,
+        size=size,
+        mem_every=mem_every,
+        top_k=top_k,
+        cache_dir=cache_dir,
+        registry=registry,
+    )
     clip = ClipOptions(fps, start, end, max_seconds)
     reporter = Reporter(json_mode=json_output, quiet=quiet)
     items = propagate_items(inputs or [], mask, manifest, output)
@@ -366,16 +451,17 @@ def propagate(
     reporter.result(run_propagate(request, reporter))
 
 
-@app.command(epilog=EPILOG)
+@app.command(epilog=EPILOG, short_help="Write a synthetic clip and its first-frame mask to try rvos on.")
 @handle_errors
 def sample(
     output: Annotated[
-        Path, typer.Argument(help="MP4 to write; its first-frame mask goes beside it as <stem>.mask.png.")
+        Path,
+        typer.Argument(metavar="OUTPUT", help="MP4 to write; its first-frame mask goes beside it as <stem>.mask.png."),
     ] = Path("clip.mp4"),
-    seconds: Annotated[float, typer.Option("--seconds", help="Length of the clip.")] = 3.0,
-    fps: Annotated[float, typer.Option("--fps", help="Frame rate.")] = 24.0,
-    width: Annotated[int, typer.Option("--width", help="Frame width in pixels.")] = 320,
-    height: Annotated[int, typer.Option("--height", help="Frame height in pixels.")] = 240,
+    seconds: Annotated[float, typer.Option("--seconds", metavar="SECONDS", help="Length of the clip.")] = 3.0,
+    fps: Annotated[float, typer.Option("--fps", metavar="FPS", help="Frame rate.")] = 24.0,
+    width: Annotated[int, typer.Option("--width", metavar="PIXELS", help="Frame width in pixels.")] = 320,
+    height: Annotated[int, typer.Option("--height", metavar="PIXELS", help="Frame height in pixels.")] = 240,
     audio: Annotated[
         bool, typer.Option("--audio/--no-audio", help="Add a quiet 440 Hz tone as the audio track.")
     ] = True,
@@ -386,18 +472,21 @@ def sample(
     Reporter().result(run_sample(output, seconds=seconds, fps=fps, width=width, height=height, audio=audio))
 
 
-@app.command(epilog=EPILOG)
+@app.command(epilog=EPILOG, short_help="Install pretrained weights into the cache, verified.")
 @handle_errors
 def download(
     names: Annotated[
         Optional[List[str]],
-        typer.Argument(help="Registry names, e.g. mttr-ytvos (see `rvos models`).", show_default=False),
+        typer.Argument(
+            metavar="NAME...", help="Registry names, e.g. mttr-ytvos (see `rvos models`).", show_default=False
+        ),
     ] = None,
     all_entries: Annotated[bool, typer.Option("--all", help="Install every entry of the registry.")] = False,
     sources: Annotated[
         Optional[List[Path]],
         typer.Option(
             "--from",
+            metavar="PATH",
             help="Install a file (or a folder of files) fetched by hand instead of downloading it; "
             "verified the same way. Needs exactly one NAME.",
         ),
@@ -424,7 +513,7 @@ def download(
     )
 
 
-@app.command(epilog=EPILOG)
+@app.command(epilog=EPILOG, short_help="List the known weights: task, size, installed or not.")
 @handle_errors
 def models(cache_dir: CacheDir = None, registry: Registry = None, json_output: Json = False) -> None:
     """List the registry's weights: task, size, installed or not, and where."""
@@ -433,63 +522,78 @@ def models(cache_dir: CacheDir = None, registry: Registry = None, json_output: J
     Reporter(json_mode=json_output).result(run_models(cache_dir, registry))
 
 
-@app.command(epilog=EPILOG)
+@app.command(epilog=EPILOG, short_help="Measure speed and peak memory, model alone and end to end.")
 @handle_errors
 def bench(
-    task: Annotated[str, typer.Argument(help="refer or propagate.", show_default=False)],
+    task: Annotated[str, typer.Argument(metavar="TASK", help="refer or propagate.", show_default=False)],
     model: Annotated[
         Optional[str],
         typer.Option(
             "--model",
-            help="refer: mttr, referformer or soc [default: mttr]; propagate: auto, rdevos or flow [default: auto]; "
-            "none: a no-op model, to measure the command's own cost.",
+            metavar="MODEL",
+            help=f"refer: {model_list('refer')} [default: the first]; propagate: auto, "
+            f"{model_list('propagate')} [default: auto]; none: a no-op model, to measure the command's own cost.",
         ),
     ] = None,
     weights: Annotated[
         Optional[str],
-        typer.Option("--weights", help="Installed weights to use [default: any installed, else random weights]."),
+        typer.Option(
+            "--weights",
+            metavar="NAME",
+            help="Installed weights to use [default: any installed, else random weights].",
+        ),
     ] = None,
     backbone: Annotated[
         Optional[str],
         typer.Option(
             "--backbone",
-            help="refer, random weights: the backbone (e.g. resnet50, video_swin_b_p4w7) [default: the model's first].",
+            metavar="NAME",
+            help="Random weights of this backbone or size (e.g. resnet50, video-swin-b) [default: the model's first].",
         ),
     ] = None,
     device: Device = "auto",
     precision: Precision = "auto",
     compile_model: Compile = False,
-    frames: Annotated[int, typer.Option("--frames", help="Frames in the generated clip.")] = 24,
+    frames: Annotated[int, typer.Option("--frames", metavar="N", help="Frames in the generated clip.")] = 24,
     size: Annotated[
         Optional[str],
-        typer.Option("--size", help="HxW of a generated clip that the model works on at that size (no resize)."),
+        typer.Option(
+            "--size", metavar="HxW", help="HxW of a generated clip that the model works on at that size (no resize)."
+        ),
     ] = None,
     clip_size: Annotated[
         Optional[str],
         typer.Option(
             "--clip-size",
+            metavar="HxW",
             help="HxW of the generated clip, resized as the command does (model input 360x640 refer, "
             "short side 480 propagate) [default: 720x1280].",
         ),
     ] = None,
-    window: Annotated[int, typer.Option("--window", help="refer: frames per window.")] = 24,
-    queries: Annotated[int, typer.Option("--queries", help="refer: text queries per window.")] = 2,
-    video: Annotated[
-        Optional[Path], typer.Option("--video", help="refer: bench on this video instead of a generated clip.")
+    window: Annotated[
+        Optional[int],
+        typer.Option("--window", metavar="FRAMES", help="refer: frames per window [default: the model's own]."),
     ] = None,
-    repeat: Annotated[int, typer.Option("--repeat", help="Measured runs (after the warm-up).")] = 3,
-    warmup: Annotated[int, typer.Option("--warmup", help="Unmeasured runs first.")] = 1,
+    queries: Annotated[int, typer.Option("--queries", metavar="N", help="refer: text queries per window.")] = 2,
+    video: Annotated[
+        Optional[Path],
+        typer.Option("--video", metavar="PATH", help="refer: bench on this video instead of a generated clip."),
+    ] = None,
+    repeat: Annotated[int, typer.Option("--repeat", metavar="N", help="Measured runs (after the warm-up).")] = 3,
+    warmup: Annotated[int, typer.Option("--warmup", metavar="N", help="Unmeasured runs first.")] = 1,
     threads: Annotated[
-        Optional[int], typer.Option("--threads", help="CPU threads for torch [default: torch's choice].")
+        Optional[int],
+        typer.Option("--threads", metavar="N", help="CPU threads for torch [default: torch's choice]."),
     ] = None,
     cache_dir: CacheDir = None,
+    registry: Registry = None,
     json_output: Json = False,
 ) -> None:
     """Measure speed (model alone and end to end) and peak memory on a generated clip."""
     from rvos_cli.pipelines.bench import BenchRequest, bench_options, parse_size, run_bench
 
     runtime_options, model_options = bench_options(
-        task, model, weights, backbone, device, precision, cache_dir, compile_model
+        task, model, weights, device, precision, cache_dir, compile_model, registry
     )
     request = BenchRequest(
         task,
@@ -504,30 +608,37 @@ def bench(
         repeat,
         warmup,
         threads,
+        backbone,
     )
     reporter = Reporter(json_mode=json_output)
     reporter.result(run_bench(request, reporter))
 
 
-@app.command("eval", epilog=EPILOG)
+@app.command("eval", epilog=EPILOG, short_help="Score predicted masks against ground truth.")
 @handle_errors
 def evaluate(
     pred: Annotated[
         Path,
         typer.Argument(
+            metavar="PRED",
             help="Predicted masks: <video>/<frame>.png (with --referring <video>/<query>/<frame>.png).",
             show_default=False,
         ),
     ],
     gt: Annotated[
         Path,
-        typer.Argument(help="Ground-truth masks in the same layout, e.g. DAVIS/Annotations/480p.", show_default=False),
+        typer.Argument(
+            metavar="GT",
+            help="Ground-truth masks in the same layout, e.g. DAVIS/Annotations/480p.",
+            show_default=False,
+        ),
     ],
     referring: Annotated[
         bool, typer.Option("--referring", help="Score binary referring masks: mIoU, oIoU, precision@K, J&F per query.")
     ] = False,
     csv_path: Annotated[
-        Optional[Path], typer.Option("--csv", help="Also write the per-video (or per-query) table to this CSV file.")
+        Optional[Path],
+        typer.Option("--csv", metavar="FILE", help="Also write the per-video (or per-query) table to this CSV file."),
     ] = None,
     json_output: Json = False,
     quiet: Annotated[

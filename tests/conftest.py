@@ -35,6 +35,20 @@ def random_weights(fixtures_dir):
     return module
 
 
+def frames_to_tensor(frames, size=None):
+    """RGB uint8 frames [T, H0, W0, 3] -> normalized video [T, 3, h, w] float32, composed as the originals'
+    `inference_ytvos.transform` (resize, then normalise): the reference the pipeline's split stages must
+    equal. size defaults to `resized_size` of the frames (short side 360, no bound on the long side)."""
+    import numpy as np
+    import torch
+
+    from rvos_cli.models.common.frames import normalize_video, resize_bilinear_pil, resized_size
+
+    size = size or resized_size(*np.asarray(frames[0]).shape[:2])
+    resized = np.stack([resize_bilinear_pil(np.asarray(frame), size) for frame in frames])
+    return normalize_video(torch.from_numpy(resized))
+
+
 def write_tiny_tokenizer(folder: Path) -> Path:
     """A RoBERTa-format byte-level BPE vocabulary of a few tokens ("a", "b", "ab", "c" and their
     space-prefixed forms), so that tokenization is predictable in tests."""

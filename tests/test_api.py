@@ -56,7 +56,7 @@ def test_rdevos_from_a_state_dict(clip):
 def test_referrer_streams_the_masks_the_command_writes(clip, tmp_path):
     video, _ = clip
     tokenizer = write_tiny_tokenizer(tmp_path / "tokenizer")
-    state = random_state_dict(MODELS["mttr"].layout("video_swin_t"), seed=3)
+    state = random_state_dict(MODELS["mttr"].layout("video-swin-t"), seed=3)
     referrer = rvos.Referrer(
         model="mttr", checkpoint=state, tokenizer=tokenizer, size=64, window=4, overlap=1, device="cpu"
     )
@@ -128,7 +128,7 @@ def test_compile_gives_the_same_masks(clip, tmp_path, monkeypatch):
     monkeypatch.setattr(device, "COMPILE_BACKEND", "eager")
     video, mask = clip
     tokenizer = write_tiny_tokenizer(tmp_path / "tokenizer")
-    state = random_state_dict(MODELS["mttr"].layout("video_swin_t"), seed=3)
+    state = random_state_dict(MODELS["mttr"].layout("video-swin-t"), seed=3)
     common = dict(model="mttr", checkpoint=state, tokenizer=tokenizer, size=64, window=4, overlap=1, device="cpu")
     eager = rvos.Referrer(**common)
     plain = list(eager.segment(video, ["a b", "c"]))
@@ -145,6 +145,6 @@ def test_compile_gives_the_same_masks(clip, tmp_path, monkeypatch):
     plain = list(rvos.Propagator("rdevos", **common).track(video, rvos.read_mask(mask), max_seconds=0.25))
     tracker = rvos.Propagator("rdevos", **common, compile=True)
     assert tracker.settings["compile"] is True
-    assert {"encode_key", "encode_value", "segment"} <= set(vars(tracker.propagator.net))
+    assert {"encode_key", "encode_value", "segment"} <= set(vars(tracker.propagator.network))
     compiled = list(tracker.track(video, rvos.read_mask(mask), max_seconds=0.25))
     assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(plain, compiled))

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from rvos_cli.errors import EXIT_PARTIAL, InputError
+from rvos_cli.models.flow.options import FlowOptions
 from rvos_cli.pipelines.batch import (
     BatchRequest,
     Item,
@@ -22,7 +23,7 @@ from rvos_cli.pipelines.batch import (
     ytvos_expressions,
     ytvos_items,
 )
-from rvos_cli.pipelines.options import ClipOptions, FlowOptions
+from rvos_cli.pipelines.options import ClipOptions
 from rvos_cli.ui import Reporter
 from rvos_cli.video import read_label_png, write_palette_png
 from rvos_cli.video.synthetic import write_sample

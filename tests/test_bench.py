@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+from conftest import frames_to_tensor
 
 
 @pytest.fixture(autouse=True)
@@ -43,7 +44,9 @@ def bench(*args):
 
 
 def check_consistent(summary, null_model=False):
-    for key in ("model_fps", "end_to_end_fps"):
+    # A no-op model alone does nothing: no figure for it (issue 24: "model alone 5651047 fps").
+    assert (summary["model_fps"] is None) == null_model
+    for key in ("end_to_end_fps",) if null_model else ("model_fps", "end_to_end_fps"):
         assert set(summary[key]) == STATS
         assert 0 < summary[key]["min"] <= summary[key]["median"] <= summary[key]["max"]
     stages = summary["stage_seconds"]
@@ -95,25 +98,20 @@ def test_bench_propagate_null_model_clip_size():
 
 
 def test_bench_clip_size_resizes_like_the_command():
-    from rvos_cli.pipelines.bench import (
-        BenchRequest,
-        NullPropagateOptions,
-        NullReferOptions,
-        _propagate_input,
-        clip_size,
-    )
+    from rvos_cli.pipelines.bench import BenchRequest, NullReferOptions
+    from rvos_cli.pipelines.measure import NullPropagator, clip_size
 
     request = BenchRequest("refer", NullReferOptions())
     assert clip_size(request) == (720, 1280)
     assert clip_size(BenchRequest("refer", NullReferOptions(), clip_size=(1080, 1920))) == (1080, 1920)
-    assert _propagate_input(NullPropagateOptions(), 720, 1280) == (480, 853)  # RDE-VOS's own rounding
+    assert NullPropagator().working_size(720, 1280) == (480, 853)  # RDE-VOS's own rounding
 
 
 def test_null_models_return_the_right_shapes():
     import numpy as np
     import torch
 
-    from rvos_cli.pipelines.bench import NullPropagator, NullReferrer, NullTokenizer
+    from rvos_cli.pipelines.measure import NullPropagator, NullReferrer, NullTokenizer
 
     model = NullReferrer()
     assert model.input_size(720, 1280) == (360, 640)
@@ -121,7 +119,7 @@ def test_null_models_return_the_right_shapes():
     size = model.input_size(72, 128)
     video = model.model_input(model.preprocess(frames, size), size)
     assert video.shape == (3, 3, *size) and video.dtype == torch.float32
-    ids, attention = NullTokenizer()(["a", "b"])
+    ids, attention, _ = NullTokenizer().encode(["a", "b"])
     out = model.decode(model.encode(video), ids, attention)
     masks, scores, selected = model.select(out, size, (72, 128))
     assert masks.shape == (2, 3, 72, 128) and masks.dtype == torch.uint8 and 0 < masks.float().mean() < 1
@@ -248,12 +246,11 @@ def test_fast_preprocessing_is_bit_exact():
     import torch
 
     from rvos_cli.models.common.frames import (
-        frames_to_tensor,
         normalize_video,
         resize_bilinear_pil,
         resize_video_pil,
     )
-    from rvos_cli.pipelines.bench import NullReferrer
+    from rvos_cli.pipelines.measure import NullReferrer
 
     rng = np.random.default_rng(1)
     for (height, width), size in (

@@ -74,7 +74,7 @@ def test_preprocessing_on_the_device_matches_the_cpu():
 
     from rvos_cli.models.common.frames import normalize_video
     from rvos_cli.models.rdevos.preprocess import to_device
-    from rvos_cli.pipelines.bench import NullReferrer
+    from rvos_cli.pipelines.measure import NullReferrer
 
     frames = [np.random.default_rng(seed).integers(0, 256, (720, 1280, 3), dtype=np.uint8) for seed in range(3)]
     model = NullReferrer()

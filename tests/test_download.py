@@ -351,7 +351,7 @@ def test_gdrive_without_gdown_says_what_to_install(env, monkeypatch):
 def fake_rdevos_layout(monkeypatch):
     expected = {"key_proj.weight": (4, 3, 3, 3), "key_proj.bias": (4,), "bn.num_batches_tracked": ()}
     layout = CheckpointLayout("rdevos", "tiny", expected, optional=("*.num_batches_tracked",))
-    spec = dataclasses.replace(MODELS["rdevos"], layout=lambda variant: layout, layout_of=lambda state: layout)
+    spec = dataclasses.replace(MODELS["rdevos"], layout=lambda variant: layout, layout_of=lambda state, origin: layout)
     monkeypatch.setattr(convert, "model_spec", lambda model: spec)
     return {"key_proj.weight": torch.randn(4, 3, 3, 3), "key_proj.bias": torch.randn(4)}
 
@@ -393,6 +393,27 @@ def test_download_converts_checkpoint_to_safetensors(server, env, monkeypatch):
     result = download("toy", "--from", str(checkpoint), "--keep-original")
     assert result.exit_code == 0, result.output
     assert (path.parent / "ckpt.pth").read_bytes() == data and path.is_file()
+
+
+@pytest.mark.parametrize("name", ["model.safetensors", "weights.safetensors"])
+def test_a_checkpoint_that_is_converted_already_is_kept_not_rewritten(name, server, env, monkeypatch):
+    """An official file already named model.safetensors used to delete itself after its conversion (issue 20)."""
+    from safetensors.torch import load_file, save_file
+
+    state = fake_rdevos_layout(monkeypatch)
+    source = env["tmp"] / name
+    save_file(state, str(source))
+    data = source.read_bytes()
+    server.files[f"/w/{name}"] = data
+    entry = {"path": name, "role": "checkpoint", "size": len(data), "urls": [server.url(f"/w/{name}")]}
+    env["registry"].write_text(yaml.safe_dump({"toy": {"model": "rdevos", "task": "propagate", "files": [entry]}}))
+    result = download("toy", "--json")
+    assert result.exit_code == 0, result.output
+    path = locate_checkpoint("toy")
+    assert path.name == "model.safetensors" and path.read_bytes() == data  # the same bytes: not rewritten
+    assert sorted(p.name for p in path.parent.iterdir()) == ["installed.json", "model.safetensors"]
+    loaded = load_file(str(path))
+    assert all(torch.equal(loaded[k], state[k]) for k in state)
 
 
 class Evil:

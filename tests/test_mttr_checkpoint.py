@@ -93,7 +93,7 @@ def test_wrong_checkpoint_names_keys(official, tmp_path):
     with pytest.raises(CheckpointError) as error:
         load_mttr(path)
     message = str(error.value)
-    assert "not a MTTR (video_swin_t) checkpoint" in message and "\n" not in message
+    assert "not a MTTR (video-swin-t) checkpoint" in message and "\n" not in message
     assert "missing: backbone." in message and "unexpected: swin." in message
 
 

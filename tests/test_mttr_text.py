@@ -5,13 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import write_tiny_tokenizer
+from conftest import frames_to_tensor, write_tiny_tokenizer
 
 from rvos_cli.errors import InputError
-from rvos_cli.models.common.frames import frames_to_tensor
 from rvos_cli.models.mttr.preprocess import normalize_text
 from rvos_cli.models.mttr.referrer import MttrReferrer
-from rvos_cli.models.tokenizer import TextTokenizer
+from rvos_cli.models.tokenizer import RobertaTokenizer
 
 
 def resized_size(height, width, size=360, max_size=640):
@@ -59,11 +58,11 @@ def test_text_normalisation():
 
 @pytest.fixture
 def tiny_tokenizer(tmp_path):
-    return TextTokenizer(write_tiny_tokenizer(tmp_path))
+    return RobertaTokenizer(write_tiny_tokenizer(tmp_path))
 
 
 def test_tokenizer_right_pads_with_id_1(tiny_tokenizer):
-    ids, mask = tiny_tokenizer(["ab a", "a ab c ab"])
+    ids, mask, _ = tiny_tokenizer.encode(["ab a", "a ab c ab"])
     assert ids.tolist() == [[0, 9, 8, 2, 1, 1], [0, 5, 10, 12, 10, 2]]
     assert mask.tolist() == [[1, 1, 1, 1, 0, 0], [1] * 6]
 
@@ -71,4 +70,4 @@ def test_tokenizer_right_pads_with_id_1(tiny_tokenizer):
 def test_tokenizer_folder_must_hold_the_files(tmp_path):
     (tmp_path / "vocab.json").write_text("{}")
     with pytest.raises(InputError, match="lacks merges.txt"):
-        TextTokenizer(tmp_path)
+        RobertaTokenizer(tmp_path)

@@ -8,16 +8,11 @@ import sys
 import pytest
 
 from rvos_cli.errors import InputError
-from rvos_cli.pipelines.options import (
-    FlowOptions,
-    MttrOptions,
-    RdevosOptions,
-    ReferFormerOptions,
-    RuntimeOptions,
-    WindowOptions,
-    propagate_options,
-    refer_options,
-)
+from rvos_cli.models.flow.options import FlowOptions
+from rvos_cli.models.mttr.options import MttrOptions
+from rvos_cli.models.rdevos.options import RdevosOptions
+from rvos_cli.models.referformer.options import ReferFormerOptions
+from rvos_cli.pipelines.options import RuntimeOptions, WindowOptions, propagate_options, refer_options
 
 # Runs the CLI in a fresh interpreter and reports whether torch was imported before it exited.
 PROBE = """
@@ -43,10 +38,15 @@ print("torch imported" if "torch" in sys.modules else "no torch")
             "unknown --precision 'int8'",
         ),
         (["propagate", "clip.mp4", "-m", "m.png", "--model", "flow", "--device", "cuda"], "runs on the CPU"),
-        (["propagate", "clip.mp4", "-m", "m.png", "--model", "flow", "--top-k", "3"], "--top-k is for learned models"),
+        (
+            ["propagate", "clip.mp4", "-m", "m.png", "--model", "flow", "--top-k", "3"],
+            "--top-k does not apply to --model flow",
+        ),
         (["propagate", "clip.mp4", "-m", "m.png", "--model", "rdevos", "--mem-every", "0"], "--mem-every 0"),
         (["refer", "clip.mp4", "-t", "x", "--window", "0"], "--window 0 must be at least 1"),
         (["refer", "clip.mp4", "-t", "x", "--model", "sam"], "unknown --model 'sam'"),
+        (["propagate", "clip.mp4", "-m", "m.png", "--model", "mttr"], "unknown --model 'mttr'"),
+        (["bench", "propagate", "--model", "flow", "--backbone", "x"], "flow has no backbone 'x'"),
         (["refer", "clip.mp4", "-t", "x", "--size", "16"], "--size 16 must be at least 32"),
         (["refer", "clip.mp4", "-t", "x", "--weights", "rdevos-ytvos"], "not `rvos refer`"),
     ],
@@ -68,12 +68,26 @@ def test_runtime_options():
 
 
 def test_propagate_model_choice():
-    assert propagate_options("auto") == FlowOptions()
-    assert propagate_options("auto", installed=True) == RdevosOptions()
-    assert propagate_options("auto", top_k=5) == RdevosOptions(top_k=5)
+    cpu = RuntimeOptions("cpu")
+    assert propagate_options("auto", cpu, installed={}) == FlowOptions()
+    assert propagate_options("auto", cpu, installed={"rdevos": ["rdevos-davis"]}) == RdevosOptions(
+        weights="rdevos-davis"
+    )
+    assert propagate_options("auto", cpu, installed={}, top_k=5) == RdevosOptions(top_k=5)
     assert propagate_options("flow", size=0) == FlowOptions(size=0)
-    with pytest.raises(InputError, match="--weights is for learned models"):
+    assert propagate_options("rdevos", size=320) == RdevosOptions(size=320, upscale=True)
+    with pytest.raises(InputError, match="--weights does not apply to --model flow"):
         propagate_options("flow", weights="rdevos-ytvos")
+    with pytest.raises(InputError, match="runs on the CPU only"):
+        propagate_options("flow", RuntimeOptions("cuda"))
+
+
+def test_auto_says_why():
+    cpu = RuntimeOptions("cpu")
+    assert "no learned propagator" in propagate_options("auto", cpu, installed={}).reason
+    assert "--top-k was given" in propagate_options("auto", cpu, installed={}, top_k=5).reason
+    picked = propagate_options("auto", cpu, installed={"rdevos": ["rdevos-ytvos", "rdevos-davis"]})
+    assert picked.weights == "rdevos-ytvos" and "rdevos-ytvos, rdevos-davis" in picked.reason
 
 
 def test_refer_model_follows_the_weights():

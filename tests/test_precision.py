@@ -36,7 +36,7 @@ def test_tf32_is_a_precision():
 @pytest.mark.parametrize("before", [(True, True), (False, True), (False, False)])
 def test_fp32_on_cuda_turns_tf32_off_and_restores(before):
     set_flags(*before)
-    with Runtime(CUDA, "fp32").autocast():
+    with Runtime(CUDA, "fp32").compute():
         assert flags() == (False, False)
     assert flags() == before
 
@@ -52,7 +52,7 @@ def test_tf32_on_cuda_turns_tf32_on_and_restores(before):
 def test_flags_restored_after_an_error():
     set_flags(True, False)
     with pytest.raises(RuntimeError):
-        with Runtime(CUDA, "fp32").autocast():
+        with Runtime(CUDA, "fp32").compute():
             raise RuntimeError("boom")
     assert flags() == (True, False)
     with tf32_enabled(True):
@@ -74,23 +74,23 @@ def test_cuda_turns_the_cudnn_autotuner_on_and_restores_it(precision):
     before = torch.backends.cudnn.benchmark
     try:
         torch.backends.cudnn.benchmark = False
-        with Runtime(CUDA, precision).autocast() if precision in ("fp32", "tf32") else Runtime(CUDA, precision).math():
+        with Runtime(CUDA, precision).compute() if precision in ("fp32", "tf32") else Runtime(CUDA, precision).math():
             assert torch.backends.cudnn.benchmark
         assert not torch.backends.cudnn.benchmark
-        with Runtime(torch.device("cpu"), precision).autocast():
-            assert not torch.backends.cudnn.benchmark
     finally:
         torch.backends.cudnn.benchmark = before
 
 
 @pytest.mark.parametrize("precision", ["fp32", "tf32"])
-def test_cpu_leaves_the_flags_and_computes_in_float32(precision):
+def test_cpu_computes_in_float32_under_the_same_flags(precision):
+    """One policy on every device: the flags follow the precision on the CPU too (only CUDA reads them),
+    so a run sets the same flags wherever it is checked; the CPU computes in float32 either way."""
     set_flags(True, False)
     runtime = Runtime(torch.device("cpu"), precision)
-    with runtime.autocast():
-        assert flags() == (True, False)
+    with runtime.compute():
+        assert flags() == (precision == "tf32",) * 2
         out = torch.nn.Linear(4, 4)(torch.ones(2, 4))
-    assert out.dtype == torch.float32
+    assert out.dtype == torch.float32 and flags() == (True, False)
     assert autocast(runtime.device, precision).__class__.__name__ == "nullcontext"
 
 
@@ -108,6 +108,8 @@ def test_auto_is_bf16_on_cuda(monkeypatch):
 
 
 def test_tf32_runs_on_cpu_as_fp32():
-    from rvos_cli.pipelines.build import AUTOCAST
-
-    assert AUTOCAST["tf32"] is None and AUTOCAST["fp32"] is None
+    runtime = Runtime(torch.device("cpu"), "tf32")
+    with runtime.compute():
+        assert not torch.is_autocast_enabled("cpu")
+        out = torch.nn.Linear(4, 4)(torch.ones(2, 4))
+    assert out.dtype == torch.float32

@@ -223,7 +223,7 @@ BAD_INPUTS = {
     "unknown model": (lambda w: ["clip.mp4", "--mask", "clip.mask.png", "--model", "magic"], "unknown --model 'magic'"),
     "flow with a checkpoint": (
         lambda w: ["clip.mp4", "--mask", "clip.mask.png", "--model", "flow", "--checkpoint", "x.pth"],
-        "--checkpoint is for learned models",
+        "--checkpoint does not apply to --model flow",
     ),
     # A learned-model option selects rdevos under --model auto instead of being ignored by flow.
     "auto with a missing checkpoint": (
@@ -249,7 +249,7 @@ def test_bad_input_exits_2_with_one_line_and_no_output(work, case):
 def test_interrupt_leaves_no_output(work, monkeypatch):
     from rvos_cli.models.flow import FlowPropagator
 
-    def interrupted(self, frame, new_labels=None):
+    def interrupted(self, frame, new_labels=None, prompts=()):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(FlowPropagator, "step", interrupted)

@@ -24,7 +24,7 @@ FRAMES, FPS, WIDTH, HEIGHT = 18, 12.0, 96, 64
 @pytest.fixture(scope="module")
 def assets(tmp_path_factory):
     folder = tmp_path_factory.mktemp("refer")
-    state = random_state_dict(MODELS["mttr"].layout("video_swin_t"), seed=1)
+    state = random_state_dict(MODELS["mttr"].layout("video-swin-t"), seed=1)
     torch.save({"model_state_dict": state}, folder / "mttr.pth.tar")
     write_tiny_tokenizer(folder / "tokenizer")
     write_sample(folder / "clip.mp4", seconds=FRAMES / FPS, fps=FPS, width=WIDTH, height=HEIGHT, audio=False)

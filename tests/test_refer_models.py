@@ -21,7 +21,7 @@ from rvos_cli.weights.resolve import ResolvedWeights
 
 FRAMES, FPS, WIDTH, HEIGHT = 7, 12.0, 90, 60
 # The smallest published backbone of each model keeps the test quick.
-BACKBONES = {"mttr": "video_swin_t", "referformer": "resnet50", "soc": "video-swin-t"}
+BACKBONES = {"mttr": "video-swin-t", "referformer": "resnet50", "soc": "video-swin-t"}
 QUERIES = {"mttr": 50, "referformer": 5, "soc": 20}
 
 
@@ -36,7 +36,7 @@ def clip(tmp_path_factory):
 def test_every_referring_model_writes_the_same_outputs(model, clip, tmp_path):
     video, tokenizer = clip
     spec = MODELS[model]
-    options = refer_options(model, size=48, max_size=96, backbone=BACKBONES[model])
+    options = refer_options(model, size=48, max_size=96)
     weights = ResolvedWeights(model, random_state_dict(spec.layout(BACKBONES[model]), seed=5), tokenizer=tokenizer)
     built = build_referrer(options, Runtime(*_cpu()), weights)
     request = ReferRequest(
@@ -80,7 +80,7 @@ def test_queries_decoded_in_groups_give_the_same_result(model, clip, tmp_path):
     (bounding the decode's memory); the masks and scores are those of one batched decode."""
     video, tokenizer = clip
     spec = MODELS[model]
-    options = refer_options(model, size=48, max_size=96, backbone=BACKBONES[model])
+    options = refer_options(model, size=48, max_size=96)
     weights = ResolvedWeights(model, random_state_dict(spec.layout(BACKBONES[model]), seed=5), tokenizer=tokenizer)
     built = build_referrer(options, Runtime(*_cpu()), weights)
     results = {}

@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from conftest import frames_to_tensor
 
 from rvos_cli.errors import InputError
-from rvos_cli.models.common.frames import frames_to_tensor
 from rvos_cli.pipelines.options import WindowOptions
-from rvos_cli.pipelines.refer import prefetch, read_windows
+from rvos_cli.pipelines.refer import read_windows
+from rvos_cli.pipelines.streams import prefetch
 
 
 def window_spans(frames, window, overlap):

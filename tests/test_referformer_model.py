@@ -14,10 +14,10 @@ from rvos_cli.models.random_weights import random_state_dict
 from rvos_cli.models.referformer import (
     BACKBONES,
     detect_backbone,
-    layout,
     load_referformer,
     select_referred,
 )
+from rvos_cli.models.referformer.layout import layout
 
 ATOL = {"pred_logits": 1e-4, "pred_boxes": 1e-4, "reference_points": 1e-4, "pred_masks": 2e-3}
 
@@ -70,7 +70,7 @@ def test_every_backbone_runs_on_odd_sizes(backbone):
 
 def test_video_swin_runs_on_more_than_eight_frames():
     """T > 8: frames are padded to 16 and the odd blocks shift by 4 frames (-100 mask on the padded clip)."""
-    model = random_model("video_swin_t_p4w7")
+    model = random_model("video-swin-t")
     video, ids, mask = clip(10, 32, 32)
     with torch.inference_mode():
         out = model(video, ids, mask)

@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import frames_to_tensor
 
 from rvos_cli.models.common.frames import (
-    frames_to_tensor,
     resize_bilinear_pil,
     resized_size,
 )
@@ -25,10 +25,11 @@ from rvos_cli.models.common.video_swin import relative_position_index
 from rvos_cli.models.referformer import (
     BACKBONES,
     detect_backbone,
-    layout,
     load_referformer,
     select_referred,
 )
+from rvos_cli.models.referformer.layout import layout
+from rvos_cli.models.registry import MODELS
 
 ATOL = {"pred_logits": 1e-4, "pred_boxes": 1e-4, "reference_points": 1e-4, "pred_masks": 2e-3}
 # Final masks may differ only where the reference's upsampled logit is this close to the threshold.
@@ -36,7 +37,9 @@ MASK_MARGIN = 2e-3
 
 
 def manifest_of(fixtures_dir, random_weights, backbone):
-    return random_weights.load_manifest(fixtures_dir / "referformer" / f"manifest_{backbone}.json")
+    """The fixture's manifest of `backbone`, whose file is named by the official spelling (video_swin_t_p4w7)."""
+    official = backbone.replace("-", "_") + ("_p4w7" if "swin" in backbone else "")
+    return random_weights.load_manifest(fixtures_dir / "referformer" / f"manifest_{official}.json")
 
 
 def official_checkpoint(path, manifest, state):
@@ -67,7 +70,7 @@ def run(request, fixtures_dir, random_weights, tmp_path_factory):
     """(case, model outputs per query on the official path, batched outputs or None)."""
     name, source = request.param
     case = torch.load(fixtures_dir / "referformer" / f"case_{name}.pt", weights_only=True)
-    manifest = manifest_of(fixtures_dir, random_weights, case["backbone"])
+    manifest = manifest_of(fixtures_dir, random_weights, MODELS["referformer"].variant(case["backbone"]))
     state = random_weights.random_state_dict(manifest, 1234)
     if source == "official file":
         path = tmp_path_factory.mktemp("referformer") / "checkpoint.pth"

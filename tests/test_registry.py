@@ -118,3 +118,17 @@ def test_referformer_and_soc_entries_name_their_tokenizer():
     assert entries["soc-ytvos-joint-b"].checkpoint.urls == ("gdrive://1SaDLcQOn_a1L-Bw8LGB2CiQIGkZAO3Wu",)
     for entry in referformer + soc:
         assert entry.task == "refer" and entries[entry.tokenizer].has_tokenizer
+
+
+def test_every_entry_has_a_size_to_show(tmp_path):
+    """`rvos models` shows each entry's size, exact or approximate (`~598 MB`), never `?` (issue 24)."""
+    from rvos_cli.weights import describe
+    from rvos_cli.weights.display import models_table
+
+    rows = [describe(entry, tmp_path) for entry in load_registry().values()]
+    assert all(row["size"] for row in rows)
+    table = models_table(rows)
+    sizes = list(table.columns[2].cells)
+    assert "?" not in sizes and any(size.startswith("~") for size in sizes)
+    mttr = next(row for row in rows if row["name"] == "mttr-ytvos")
+    assert not mttr["size_exact"] and 590e6 < mttr["size"] < 610e6

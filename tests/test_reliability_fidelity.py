@@ -7,7 +7,7 @@ import torch
 from conftest import write_tiny_tokenizer
 
 from rvos_cli.models.rdevos.preprocess import processing_size, resize_labels
-from rvos_cli.models.tokenizer import MAX_TOKENS, TextTokenizer
+from rvos_cli.models.tokenizer import MAX_TOKENS, RobertaTokenizer
 
 
 def test_label_masks_are_resized_with_legacy_nearest_at_an_odd_ratio():
@@ -30,7 +30,7 @@ def test_processing_size_upscales_only_when_asked():
 
 
 def test_the_tokenizer_says_which_texts_it_truncated(tmp_path):
-    tokenizer = TextTokenizer(write_tiny_tokenizer(tmp_path / "tok"))
+    tokenizer = RobertaTokenizer(write_tiny_tokenizer(tmp_path / "tok"))
     fits = "a " * (MAX_TOKENS - 2 - 1)  # <s> ... </s> exactly at the limit (the last "a" has no space token)
     ids, mask, truncated = tokenizer.encode(["a b", "a " * 600, fits.strip()])
     assert truncated == [1]

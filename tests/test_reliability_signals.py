@@ -21,7 +21,7 @@ from rvos_cli.video.synthetic import write_sample
 def assets(tmp_path_factory):
     folder = tmp_path_factory.mktemp("signals")
     torch.save(random_state_dict(layout(), seed=3), folder / "rdevos.pth")
-    state = random_state_dict(MODELS["mttr"].layout("video_swin_t"), seed=1)
+    state = random_state_dict(MODELS["mttr"].layout("video-swin-t"), seed=1)
     torch.save({"model_state_dict": state}, folder / "mttr.pth.tar")
     write_tiny_tokenizer(folder / "tokenizer")
     write_sample(folder / "clip.mp4", seconds=30, fps=24, width=96, height=64, audio=True)

@@ -15,11 +15,11 @@ from rvos_cli.models.random_weights import random_state_dict
 from rvos_cli.models.soc import (
     BACKBONES,
     detect_backbone,
-    layout,
     load_soc,
     select_referred,
 )
 from rvos_cli.models.soc import model as soc_model
+from rvos_cli.models.soc.layout import layout
 
 ATOL = {"pred_cls": 1e-4, "pred_boxes": 1e-4, "pred_masks": 1e-2}
 

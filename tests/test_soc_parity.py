@@ -14,7 +14,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from rvos_cli.models.soc import layout, load_soc, select_referred
+from rvos_cli.models.soc import load_soc, select_referred
+from rvos_cli.models.soc.layout import layout
 from rvos_cli.models.soc.referrer import SocReferrer
 
 # pred_masks logits reach hundreds (pixel-unit relative coordinates); float32 noise is ~1e-3.

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from rvos_cli.errors import CheckpointError
+from rvos_cli.models.layout import CheckpointLayout
 
 # How torch.save files begin: a zip archive (the default since torch 1.6), or a pickle of protocol 2+
 # (the legacy format). Anything else is some other kind of file.
@@ -21,14 +22,16 @@ ZIP_MAGIC, PICKLE_PROTO = b"PK\x03\x04", b"\x80"
 # Wrappers the official trainers put around the state dict, in the order they are tried.
 WRAPPER_KEYS = ("model_state_dict", "state_dict", "network", "model")
 # The only non-tensor objects official trainer files carry beside the weights: ReferFormer's
-# `args` (an argparse.Namespace) and SOC's numpy float score. Plain data, allowed by name; a
-# numpy 1.x pickle names the scalar constructor `numpy.core.multiarray.scalar`.
+# `args` (an argparse.Namespace) and SOC's numpy float score. Plain data, allowed by name. numpy 2
+# moved `numpy.core` to `numpy._core`; a file pickled under either names the scalar constructor by
+# its own version's path, so both names are allowed.
+_SCALAR = (np._core if hasattr(np, "_core") else np.core).multiarray.scalar
 TRAINER_GLOBALS = [
     argparse.Namespace,
     np.dtype,
     *{type(np.dtype(t)) for t in (np.float64, np.float32, np.int64)},
-    np._core.multiarray.scalar,
-    (np._core.multiarray.scalar, "numpy.core.multiarray.scalar"),
+    (_SCALAR, "numpy.core.multiarray.scalar"),
+    (_SCALAR, "numpy._core.multiarray.scalar"),
 ]
 
 
@@ -101,6 +104,40 @@ def read_checkpoint(source: str | os.PathLike | Mapping[str, torch.Tensor]) -> t
     if state and all(name.startswith("module.") for name in state):
         state = {name.removeprefix("module."): t for name, t in state.items()}
     return state, origin
+
+
+def load_official(
+    source: str | os.PathLike | Mapping[str, torch.Tensor],
+    layout_of: Callable[[Mapping[str, torch.Tensor], str], CheckpointLayout],
+    build: Callable[[CheckpointLayout], nn.Module],
+    computed: Callable[[CheckpointLayout], Mapping[str, torch.Tensor]] = lambda layout: {},
+    finish: Callable[[nn.Module], None] | None = None,
+) -> nn.Module:
+    """A network from an official checkpoint (or its rvos safetensors conversion, or a state dict):
+    read without unpickling code, checked against the layout `layout_of(state, origin)` finds for
+    it (one CheckpointError naming the file and the entries that differ), built on `meta` by `build(layout)`, and given
+    the checkpoint's tensors without a copy, plus the integer buffers `computed(layout)` that a
+    file may lack. `finish` fills buffers that are not part of any checkpoint."""
+    state, origin = read_checkpoint(source)
+    official = layout_of(state, origin)
+    official.check(state, origin)
+    model = build_from_state(lambda: build(official), official.kept(state), computed(official))
+    if finish is not None:
+        finish(model)
+    return model
+
+
+def buffers_named(layout: CheckpointLayout, suffix: str, value: torch.Tensor) -> dict[str, torch.Tensor]:
+    """`value` for every entry of `layout` whose name ends in `suffix` (e.g. Swin index tables)."""
+    return {name: value for name in layout.shapes if name.endswith(suffix)}
+
+
+def checked_state(layout_of, source) -> tuple[dict[str, torch.Tensor], CheckpointLayout]:
+    """The tensors of a checkpoint, checked against the layout `layout_of(state, origin)` finds for them."""
+    state, origin = read_checkpoint(source)
+    layout = layout_of(state, origin)
+    layout.check(state, origin)
+    return state, layout
 
 
 def build_from_state(

@@ -16,7 +16,7 @@ from rvos_cli.models.common.frames import normalize_video, resize_bilinear_pil, 
 
 
 class ReferringModel(Protocol):
-    """name: the registry model name. network: the torch module (moved to the run's device).
+    """name: the registry model name. network: the torch module (on the run's device).
     decode_frames: the most frames times queries one `decode` call takes (None: all queries at once);
     the pipeline splits the queries of a window to stay within it, bounding the decode's memory."""
 
@@ -54,17 +54,23 @@ class ReferringModel(Protocol):
         """Replace the network's fixed-shape stages by `compile_stage` of them (e.g. `torch.compile`)."""
 
 
-class Referrer:
-    """The common ground of the referring models' adapters: DETR's resize rule (short side `size`,
-    long side at most `max_size`, None for no bound), PIL's bilinear resize reproduced bit-exactly
-    (all three originals resize PIL images) and ImageNet normalisation, queries as written, and a
-    network with `encode_video` / `decode`. A model overrides what its evaluation does differently."""
+class WindowedReferrer:
+    """The common ground of the windowed referring models' adapters (MTTR, ReferFormer, SOC): DETR's
+    resize rule (short side `size`, long side at most `max_size`, None for no bound), PIL's bilinear
+    resize reproduced bit-exactly (all three originals resize PIL images) and ImageNet normalisation,
+    queries as written, and a network with `encode_video` / `decode`. A model overrides what its
+    evaluation does differently."""
 
     name = ""
     decode_frames: int | None = None
 
     def __init__(self, network: torch.nn.Module, size: int = 360, max_size: int | None = 640):
         self.network, self.size, self.max_size = network, size, max_size
+
+    @classmethod
+    def from_options(cls, network: torch.nn.Module, options, **context) -> WindowedReferrer:
+        """The adapter the builder makes: the input bounds of `options` (a `ReferModelOptions`)."""
+        return cls(network, *options.input_bounds())
 
     def input_size(self, height: int, width: int) -> tuple[int, int]:
         return resized_size(height, width, self.size, self.max_size)

@@ -1,119 +1,232 @@
-"""Every model with official checkpoints: its task, checkpoint layouts, loader and adapter, by name.
+"""Which models exist and what each needs: the one place the glue asks.
 
-The converter, `rvos bench`'s random weights, the builders in `rvos_cli.pipelines` and the tests
-find a model here; adding a model means one `ModelSpec` below (its package supplies the layout,
-the loader and the adapter).
+A `ModelSpec` names a model's task, its typed options, its weights format and the hooks that load
+it, wrap it for its task and draw random weights for `rvos bench`. The pipelines, the CLI, the
+Python API and the weights installer read the spec and name no model. Hooks may be written
+"package.module:attribute": they are imported on first use, so reading the registry imports no
+model code and no torch (`rvos propagate --model flow` never imports torch).
+
+Adding a model: a package under `rvos_cli/models/` and one `ModelSpec` below (or `register` from
+outside, as the tests do); see docs/architecture.md, "Adding a model".
 """
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
-from typing import Callable, Mapping
-
-import torch
-from torch import nn
+import importlib
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
 
 from rvos_cli.errors import InputError
-from rvos_cli.models import mttr, rdevos, referformer, soc
-from rvos_cli.models.checkpoint import read_checkpoint
-from rvos_cli.models.layout import CheckpointLayout
-from rvos_cli.models.mttr import layout as mttr_layout
-from rvos_cli.models.mttr.referrer import MttrReferrer
-from rvos_cli.models.rdevos import layout as rdevos_layout
-from rvos_cli.models.referformer.referrer import ReferFormerReferrer
-from rvos_cli.models.soc.layout import layout_of as soc_layout_of
-from rvos_cli.models.soc.referrer import SocReferrer
+from rvos_cli.models.flow.options import FlowOptions
+from rvos_cli.models.mttr.options import MttrOptions
+from rvos_cli.models.rdevos.options import RdevosOptions
+from rvos_cli.models.referformer.options import ReferFormerOptions
+from rvos_cli.models.soc.options import SocOptions
 
-Source = str | os.PathLike | Mapping[str, torch.Tensor]
+TASKS = ("refer", "propagate")
+# official: a published checkpoint file, checked against the model's layout and converted to
+# safetensors on install; hf: a Hugging Face model folder (config.json, safetensors shards, processor
+# files) loaded with `from_pretrained(folder, local_files_only=True)`; none: no weights at all.
+WEIGHT_FORMATS = ("official", "hf", "none")
+DEVICES = ("cpu", "cuda", "mps")
+
+Hook = str | Callable[..., Any]
+
+
+class Lazy:
+    """A callable (or class) named "package.module:attribute", imported when first used."""
+
+    def __init__(self, reference: str):
+        self.reference = reference
+        self._target: Any = None
+
+    def resolve(self) -> Any:
+        if self._target is None:
+            module, _, attribute = self.reference.partition(":")
+            self._target = getattr(importlib.import_module(module), attribute)
+        return self._target
+
+    def __call__(self, *args, **kwargs):
+        return self.resolve()(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self.resolve(), name)
+
+    def __repr__(self) -> str:
+        return f"Lazy({self.reference!r})"
 
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """name: as in weights.yaml and `--model`. variants: the published backbones, default first.
-    layout(variant) -> the official checkpoint layout; layout_of(state) -> the layout whose keys and
-    shapes a state dict has (its backbone read from the keys); load(source, variant=None) -> the
-    network in eval mode. adapter(network, **options): the network with its pre- and
-    post-processing as the task's pipeline uses it (a `ReferringModel`, or a propagator).
-    tokenizer: the registry entry with the tokenizer files of a text model."""
+    """A model as the glue sees it.
+
+    name: what `--model` takes; title: what messages call it; task: refer or propagate; summary: a few
+    words for help texts. options: its options dataclass (`rvos_cli.models.options`), whose fields are
+    the flags it takes. adapter: the class wrapping the network for its task, built by
+    `adapter.from_options(network, options, device=..., defaults=...)` (a `ReferringModel` or a
+    `PropagationModel`). weights: official, hf or none (WEIGHT_FORMATS). load(source, variant) ->
+    the network in eval mode on the CPU, from a checkpoint file, a model folder or a state dict.
+    layout(variant) / layout_of(state, origin): the official checkpoint layout (official weights).
+    random(variant) -> a source `load` takes, with random weights, for `rvos bench` without a download
+    (default: `random_state_dict(layout(variant))`). variants: the published backbones or sizes,
+    default first, as a user types them. tokenizer: the registry entry with a text model's tokenizer
+    files. auto: device type -> priority under `--model auto` (higher first; absent: never picked);
+    prefer_small_on: device types where `--model auto` takes the model's smallest installed weights.
+    devices: where it runs; torch: whether it needs torch at all; prompts: what a propagation model
+    takes besides masks (box, point). hidden: left out of help texts and listings (bench's no-op model).
+    """
 
     name: str
     title: str
     task: str
-    variants: tuple[str, ...]
-    layout: Callable[[str], CheckpointLayout]
-    layout_of: Callable[[Mapping[str, torch.Tensor]], CheckpointLayout]
-    load: Callable[[Source, str | None], nn.Module]
-    adapter: Callable[..., object]
+    summary: str
+    options: type
+    adapter: Hook
+    weights: str = "official"
+    load: Hook | None = None
+    layout: Hook | None = None
+    layout_of: Hook | None = None
+    random: Hook | None = None
+    variants: tuple[str, ...] = ()
     tokenizer: str | None = None
+    auto: Mapping[str, int] = field(default_factory=dict)
+    prefer_small_on: tuple[str, ...] = ()
+    devices: tuple[str, ...] = DEVICES
+    torch: bool = True
+    prompts: tuple[str, ...] = ()
+    hidden: bool = False
 
-    def check_variant(self, variant: str | None) -> str:
-        if variant is None:
+    def __post_init__(self):
+        if self.task not in TASKS or self.weights not in WEIGHT_FORMATS:
+            raise ValueError(f"model {self.name}: task must be one of {TASKS}, weights one of {WEIGHT_FORMATS}")
+        if self.weights != "none" and self.load is None:
+            raise ValueError(f"model {self.name}: a model with weights needs `load`")
+        for hook in ("adapter", "load", "layout", "layout_of", "random"):
+            if isinstance(getattr(self, hook), str):
+                object.__setattr__(self, hook, Lazy(getattr(self, hook)))
+
+    def variant(self, name: str | None) -> str:
+        """A backbone or size as the user spelled it -> its canonical name (None: the default).
+
+        Official spellings are accepted too: `video_swin_b_p4w7` is `video-swin-b`."""
+        if name is None:
             return self.variants[0]
-        if variant not in self.variants:
-            raise InputError(f"{self.title} has no backbone {variant!r}; use one of: {', '.join(self.variants)}")
-        return variant
+        spelled = name.lower().replace("_", "-").removesuffix("-p4w7")
+        if spelled not in self.variants:
+            choices = ", ".join(self.variants) or "none"
+            raise InputError(f"{self.title} has no backbone {name!r}; use one of: {choices}")
+        return spelled
+
+    def layout_for(self, state: Mapping[str, Any], origin: str = "checkpoint"):
+        """The official layout whose keys and shapes `state` has."""
+        if self.layout_of is not None:
+            return self.layout_of(state, origin)
+        return self.layout(self.variants[0])
 
 
-MODELS: dict[str, ModelSpec] = {
-    spec.name: spec
-    for spec in (
-        ModelSpec(
-            "mttr",
-            "MTTR",
-            "refer",
-            mttr_layout.VARIANTS,
-            mttr_layout.layout,
-            lambda state: mttr_layout.layout(),
-            lambda source, variant=None: mttr.load_mttr(source),
-            MttrReferrer,
-            tokenizer="roberta-base",
-        ),
-        ModelSpec(
-            "referformer",
-            "ReferFormer",
-            "refer",
-            referformer.BACKBONES,
-            referformer.layout,
-            lambda state: referformer.layout(referformer.detect_backbone(state)),
-            referformer.load_referformer,
-            ReferFormerReferrer,
-            tokenizer="roberta-base",
-        ),
-        ModelSpec(
-            "soc",
-            "SOC",
-            "refer",
-            soc.BACKBONES,
-            soc.layout,
-            soc_layout_of,
-            soc.load_soc,
-            SocReferrer,
-            tokenizer="roberta-base",
-        ),
-        ModelSpec(
-            "rdevos",
-            "RDE-VOS",
-            "propagate",
-            rdevos_layout.VARIANTS,
-            rdevos_layout.layout,
-            lambda state: rdevos_layout.layout(),
-            lambda source, variant=None: rdevos.load_rdevos(source),
-            rdevos.RdevosPropagator,
-        ),
-    )
-}
+MODELS: dict[str, ModelSpec] = {}
 
 
-def model_spec(name: str) -> ModelSpec:
-    if name not in MODELS:
-        raise InputError(f"unknown model {name!r}; use one of: {', '.join(MODELS)}")
-    return MODELS[name]
+def register(spec: ModelSpec) -> ModelSpec:
+    """Add (or replace) a model; the CLI, the API and bench find it by name from then on."""
+    MODELS[spec.name] = spec
+    return spec
 
 
-def checked_state(spec: ModelSpec, source: Source) -> tuple[dict[str, torch.Tensor], CheckpointLayout]:
-    """The tensors of a checkpoint of `spec`'s model, checked against the layout of its variant."""
-    state, origin = read_checkpoint(source)
-    layout = spec.layout_of(state)
-    layout.check(state, origin)
-    return state, layout
+def unregister(name: str) -> None:
+    MODELS.pop(name, None)
+
+
+def model_spec(name: str, task: str | None = None) -> ModelSpec:
+    """The model called `name` (of `task`, if given); InputError naming the choices otherwise."""
+    spec = MODELS.get(name)
+    if spec is None or (task is not None and spec.task != task):
+        choices = ", ".join(s.name for s in models(task)) if task else ", ".join(s.name for s in models())
+        where = f"`rvos {task}` takes" if task else "use one of"
+        raise InputError(f"unknown --model {name!r}; {where}: {choices}")
+    return spec
+
+
+def title_of(name: str) -> str:
+    """What messages call model `name` (itself, for a model outside the registry such as bench's no-op)."""
+    return MODELS[name].title if name in MODELS else name
+
+
+def models(task: str | None = None, hidden: bool = False) -> list[ModelSpec]:
+    """The models of `task` (all tasks: None), in registry order; hidden ones only when asked."""
+    return [s for s in MODELS.values() if (task is None or s.task == task) and (hidden or not s.hidden)]
+
+
+def model_list(task: str) -> str:
+    """'mttr, referformer or soc': the models of `task` for help texts."""
+    names = [s.name for s in models(task)]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
+
+
+for _spec in (
+    ModelSpec(
+        "mttr",
+        "MTTR",
+        "refer",
+        "MTTR (Video Swin-T, CVPR 2022)",
+        MttrOptions,
+        "rvos_cli.models.mttr.referrer:MttrReferrer",
+        load="rvos_cli.models.mttr.checkpoint:load_mttr",
+        layout="rvos_cli.models.mttr.layout:layout",
+        variants=("video-swin-t",),
+        tokenizer="roberta-base",
+    ),
+    ModelSpec(
+        "referformer",
+        "ReferFormer",
+        "refer",
+        "ReferFormer (ResNet, Swin or Video Swin, CVPR 2022)",
+        ReferFormerOptions,
+        "rvos_cli.models.referformer.referrer:ReferFormerReferrer",
+        load="rvos_cli.models.referformer.checkpoint:load_referformer",
+        layout="rvos_cli.models.referformer.layout:layout",
+        layout_of="rvos_cli.models.referformer.layout:layout_of",
+        variants=("video-swin-t", "video-swin-s", "video-swin-b", "swin-t", "swin-l", "resnet50", "resnet101"),
+        tokenizer="roberta-base",
+    ),
+    ModelSpec(
+        "soc",
+        "SOC",
+        "refer",
+        "SOC (Video Swin-T or -B, NeurIPS 2023)",
+        SocOptions,
+        "rvos_cli.models.soc.referrer:SocReferrer",
+        load="rvos_cli.models.soc.checkpoint:load_soc",
+        layout="rvos_cli.models.soc.layout:layout",
+        layout_of="rvos_cli.models.soc.checkpoint:soc_layout_of",
+        variants=("video-swin-t", "video-swin-b"),
+        tokenizer="roberta-base",
+    ),
+    ModelSpec(
+        "rdevos",
+        "RDE-VOS",
+        "propagate",
+        "RDE-VOS (ResNet-50, CVPR 2022)",
+        RdevosOptions,
+        "rvos_cli.models.rdevos.propagator:RdevosPropagator",
+        load="rvos_cli.models.rdevos.checkpoint:load_rdevos",
+        layout="rvos_cli.models.rdevos.layout:layout",
+        variants=("resnet50",),
+        auto={"cuda": 20, "mps": 20, "cpu": 20},
+    ),
+    ModelSpec(
+        "flow",
+        "flow",
+        "propagate",
+        "optical flow, no weights",
+        FlowOptions,
+        "rvos_cli.models.flow.propagator:FlowPropagator",
+        weights="none",
+        auto={"cuda": 0, "mps": 0, "cpu": 0},
+        devices=("cpu",),
+        torch=False,
+    ),
+):
+    register(_spec)

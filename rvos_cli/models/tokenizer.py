@@ -14,8 +14,9 @@ TOKENIZER_FILES = ("vocab.json", "merges.txt")
 MAX_TOKENS = 512  # RoBERTa-base has 514 positions, two of which are reserved for padding offsets
 
 
-class TextTokenizer:
-    """Texts -> (input_ids [B, L], attention_mask [B, L]), right-padded with <pad> (id 1) to the longest."""
+class RobertaTokenizer:
+    """Texts -> (input_ids [B, L], attention_mask [B, L]), right-padded with <pad> (id 1) to the longest:
+    RoBERTa's byte-level BPE, the text encoder of MTTR, ReferFormer and SOC."""
 
     def __init__(self, folder: str | os.PathLike):
         from transformers import RobertaTokenizerFast
@@ -28,10 +29,6 @@ class TextTokenizer:
                 "(roberta-base) to --tokenizer, or run `rvos download mttr-ytvos`"
             )
         self.tokenizer = RobertaTokenizerFast.from_pretrained(str(folder), local_files_only=True)
-
-    def __call__(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-        input_ids, attention_mask, _ = self.encode(texts)
-        return input_ids, attention_mask
 
     def encode(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
         """(input_ids, attention_mask, indices of the texts cut to MAX_TOKENS tokens).

@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from rvos_cli.errors import EXIT_PARTIAL, InputError, RvosError
-from rvos_cli.pipelines.options import ClipOptions, PropagateOptions, ReferModelOptions, RuntimeOptions, WindowOptions
+from rvos_cli.models.options import ModelOptions
+from rvos_cli.pipelines.options import ClipOptions, RuntimeOptions, WindowOptions
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
 
@@ -270,7 +271,7 @@ class BatchRequest:
 
     command: str
     items: list[Item]
-    options: ReferModelOptions | PropagateOptions
+    options: ModelOptions
     runtime: RuntimeOptions = RuntimeOptions()
     clip: ClipOptions = ClipOptions()
     windows: WindowOptions = WindowOptions()
@@ -328,7 +329,8 @@ def is_done(batch: BatchRequest, item: Item) -> bool:
 
 def run_batch(batch: BatchRequest, reporter) -> BatchSummary:
     """Build the model once, then every item of this shard in turn."""
-    from rvos_cli.pipelines.build import build_propagator, build_referrer, propagate_weights, refer_weights
+    from rvos_cli.models.registry import model_spec
+    from rvos_cli.pipelines.build import build_propagator, build_referrer, model_weights
     from rvos_cli.pipelines.device import resolve_runtime
     from rvos_cli.pipelines.propagate import run_propagate
     from rvos_cli.pipelines.refer import run_refer
@@ -336,14 +338,11 @@ def run_batch(batch: BatchRequest, reporter) -> BatchSummary:
 
     if not batch.items:
         raise InputError("the batch has no items; check the inputs, manifest or dataset folder")
-    runtime = resolve_runtime(batch.runtime)
+    runtime = resolve_runtime(batch.runtime, torch=model_spec(batch.options.model).torch)
     quiet = reporter.nested()
-    if batch.command == "refer":
-        built = build_referrer(batch.options, runtime, refer_weights(batch.options))
-        request_of, run = refer_request, run_refer
-    else:
-        built = build_propagator(batch.options, runtime, propagate_weights(batch.options))
-        request_of, run = propagate_request, run_propagate
+    build = build_referrer if batch.command == "refer" else build_propagator
+    built = build(batch.options, runtime, model_weights(batch.options))
+    request_of, run = (refer_request, run_refer) if batch.command == "refer" else (propagate_request, run_propagate)
 
     following = dict(zip((item.name for item in batch.items), batch.items[1:]))
     ahead = batch.windows.window if batch.command == "refer" else 8

@@ -1,18 +1,23 @@
-"""Typed options of every model and of the runtime, checked before any work.
+"""Typed options of the runtime, the windows and the clip, and the models' options from flags,
+checked before any work.
 
-Nothing here imports torch, so a bad value is exit 2 in a fraction of a second, before any
-decoding or weights lookup. An option that does not apply to the chosen model is an error
-rather than being dropped.
+Nothing here imports torch (but to find the device `--model auto` picks for), so a bad value is
+exit 2 in a fraction of a second, before any decoding or weights lookup. An option that does not
+apply to the chosen model is an error rather than being dropped. Each model's options type is its
+own (`rvos_cli/models/<model>/options.py`, named by the model registry).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import ClassVar
+from typing import Any
 
 from rvos_cli.errors import InputError
+from rvos_cli.models.options import ModelOptions, ReferModelOptions
+from rvos_cli.models.registry import ModelSpec, model_spec, models
 
 PRECISIONS = ("auto", "fp32", "tf32", "bf16", "fp16")
 DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
@@ -37,187 +42,138 @@ class RuntimeOptions:
             raise InputError(f"unknown --precision {self.precision!r}; use one of {', '.join(PRECISIONS)}")
 
 
-@dataclass(frozen=True)
-class WeightsOptions:
-    """weights: a registry name; checkpoint: a file fetched by hand (wins over the entry's file);
-    cache_dir: the weights cache (None: $RVOS_HOME, else $XDG_CACHE_HOME/rvos, else ~/.cache/rvos)."""
-
-    weights: str | None = None
-    checkpoint: Path | None = None
-    cache_dir: Path | None = None
-
-    def check_checkpoint(self) -> None:
-        if self.checkpoint is not None and not Path(self.checkpoint).is_file():
-            raise InputError(
-                f"--checkpoint {self.checkpoint} does not exist (or is not a file); pass the downloaded checkpoint"
-            )
+# Where weights live rather than which: every command takes them, a model without weights ignores them.
+AMBIENT = ("cache_dir", "registry")
 
 
-# --- propagate -------------------------------------------------------------------------------
+def model_options(
+    spec: ModelSpec, given: dict[str, Any], runtime: RuntimeOptions = RuntimeOptions(), reason: str = ""
+) -> ModelOptions:
+    """The options of model `spec` from the flags that were given (None: not given). A flag the model
+    does not take is refused, naming the models that take it; so is a device or precision it cannot run."""
+    taken = {f.name for f in fields(spec.options)}
+    given = {k: v for k, v in given.items() if v is not None and (k in taken or k not in AMBIENT)}
+    for name in given:
+        if name not in taken:
+            flag = "--" + name.replace("_", "-")
+            others = [s.name for s in models(spec.task) if name in {f.name for f in fields(s.options)}]
+            instead = f" or use --model {' / '.join(others)}" if others else ""
+            raise InputError(f"{flag} does not apply to --model {spec.name}; drop {flag}{instead}")
+    _check_runtime(spec, runtime)
+    options = spec.options.from_flags(given)
+    return dataclasses.replace(options, reason=reason) if reason else options
 
 
-@dataclass(frozen=True)
-class FlowOptions:
-    """The weight-free optical-flow tracker. size: short side the flow is computed at (0 = native).
-    reason: why `--model auto` picked it (empty when named)."""
-
-    model: ClassVar[str] = "flow"
-    size: int = 480
-    reason: str = field(default="", compare=False)
-
-    def __post_init__(self):
-        _check_size(self.size)
-
-
-@dataclass(frozen=True)
-class RdevosOptions(WeightsOptions):
-    """RDE-VOS. size: short side the network works at (0 = native); upscale: whether a clip whose
-    short side is below `size` is upscaled to it (only when --size was given); mem_every / top_k:
-    the memory schedule (None: the weights entry's values). reason: why `--model auto` picked it."""
-
-    model: ClassVar[str] = "rdevos"
-    size: int = 480
-    mem_every: int | None = None
-    top_k: int | None = None
-    upscale: bool = False
-    reason: str = field(default="", compare=False)
-
-    def __post_init__(self):
-        _check_size(self.size)
-        for flag, value in (("--mem-every", self.mem_every), ("--top-k", self.top_k)):
-            if value is not None and value < 1:
-                raise InputError(f"{flag} {value} must be at least 1")
-        self.check_checkpoint()
+def _check_runtime(spec: ModelSpec, runtime: RuntimeOptions) -> None:
+    device = runtime.device.split(":")[0]
+    if device != "auto" and device not in spec.devices:
+        where = " or ".join({"cpu": "the CPU", "cuda": "CUDA GPUs", "mps": "MPS"}[d] for d in spec.devices)
+        raise InputError(f"--model {spec.name} runs on {where} only, not {runtime.device}; drop --device")
+    if not spec.torch:
+        if runtime.precision not in ("auto", "fp32"):
+            raise InputError(f"--model {spec.name} computes in float32; drop --precision")
+        if runtime.compile:
+            raise InputError(f"--compile is for learned models but --model {spec.name} has no network; drop --compile")
 
 
-PropagateOptions = FlowOptions | RdevosOptions
-PROPAGATE_MODELS = ("flow", "rdevos")
+def refer_options(model: str | None = None, weights: str | None = None, **given) -> ReferModelOptions:
+    """The options of `rvos refer`: the model is `model`, else that of the `weights` entry, else the
+    first referring model of the registry (MTTR)."""
+    if model is None:
+        model = (
+            _model_of_weights(weights, "refer", given.get("registry"), given.get("cache_dir"))
+            if weights
+            else models("refer")[0].name
+        )
+    return model_options(model_spec(model, "refer"), {"weights": weights, **given})
 
 
 def propagate_options(
     model: str = "auto",
-    weights: str | None = None,
-    checkpoint: Path | None = None,
-    size: int | None = None,
-    mem_every: int | None = None,
-    top_k: int | None = None,
     runtime: RuntimeOptions = RuntimeOptions(),
-    installed: list[str] | bool = False,
-    cache_dir: Path | None = None,
-) -> PropagateOptions:
-    """The options of `rvos propagate --model ...`. `auto` is rdevos when RDE-VOS weights are
-    `installed` (their names, or True) or a learned-model option is given, else flow."""
-    learned = {"--weights": weights, "--checkpoint": checkpoint, "--mem-every": mem_every, "--top-k": top_k}
-    given = [flag for flag, value in learned.items() if value is not None]
+    installed: dict[str, list[str]] | None = None,
+    **given,
+) -> ModelOptions:
+    """The options of `rvos propagate --model ...`. `auto` picks a model (see `pick_propagator`);
+    `installed` (model -> installed entry names) stands for the cache in tests."""
     reason = ""
     if model == "auto":
-        model = "rdevos" if given or installed else "flow"
-        if given:
-            reason = f"--model auto picked rdevos because {given[0]} was given"
-        elif installed:
-            names = f" ({', '.join(installed)})" if isinstance(installed, list) else ""
-            reason = f"--model auto picked rdevos because RDE-VOS weights are installed{names}"
-        else:
-            reason = "--model auto picked flow because no RDE-VOS weights are installed"
-    if model not in PROPAGATE_MODELS:
-        raise InputError(f"unknown --model {model!r}; use auto or one of: {', '.join(PROPAGATE_MODELS)}")
-    if model == "flow":
-        if given:
-            raise InputError(
-                f"{given[0]} is for learned models but --model flow uses no weights; "
-                f"drop {given[0]} or use --model rdevos"
-            )
-        if runtime.device not in ("auto", "cpu") or runtime.precision not in ("auto", "fp32"):
-            raise InputError("--model flow runs on the CPU in float32; drop --device/--precision or use --model rdevos")
-        if runtime.compile:
-            raise InputError("--compile is for learned models but --model flow has no network; drop --compile")
-        return FlowOptions(size=480 if size is None else size, reason=reason)
-    return RdevosOptions(
-        weights=weights,
-        checkpoint=checkpoint,
-        cache_dir=cache_dir,
-        size=480 if size is None else size,
-        mem_every=mem_every,
-        top_k=top_k,
-        upscale=size is not None,
-        reason=reason,
-    )
+        model, weights, reason = pick_propagator(runtime, {k: v for k, v in given.items() if v is not None}, installed)
+        given = {**given, "weights": given.get("weights") or weights}
+    return model_options(model_spec(model, "propagate"), given, runtime, reason)
 
 
-# --- refer -----------------------------------------------------------------------------------
+def pick_propagator(
+    runtime: RuntimeOptions, given: dict[str, Any], installed: dict[str, list[str]] | None = None
+) -> tuple[str, str | None, str]:
+    """(model, weights entry or None, why) for `--model auto`.
+
+    The weights of --weights decide. Otherwise the candidates are the models that take every flag
+    given (a --checkpoint folder: Hugging Face models; a file: official checkpoints) and have their
+    weights installed (or need none, or --checkpoint is given); the one with the highest priority for
+    the device wins (`ModelSpec.auto`), with its first installed weights in registry order (the
+    registry lists a model's sizes largest first), or its last on devices where the model is slow
+    (`ModelSpec.prefer_small_on`)."""
+    if given.get("weights"):
+        name = given["weights"]
+        model = _model_of_weights(name, "propagate", given.get("registry"), given.get("cache_dir"))
+        return model, None, f"--weights {name} is for it"
+    checkpoint = given.get("checkpoint")
+    chosen = set(given) - set(AMBIENT)  # the flags that say something about the model
+    candidates = []
+    for spec in models("propagate"):
+        if not spec.auto or not chosen <= {f.name for f in fields(spec.options)}:
+            continue
+        if checkpoint is not None:
+            if spec.weights == ("hf" if Path(checkpoint).is_dir() else "official"):
+                candidates.append((spec, []))
+            continue
+        names = [] if spec.weights == "none" else _installed(spec.name, given, installed)
+        if spec.weights == "none" or names or chosen:
+            candidates.append((spec, names))
+    if not candidates:
+        raise InputError("no propagation model takes these options together; name one with --model")
+    learned = [c for c in candidates if c[0].weights != "none"]
+    device = _device_type(runtime) if learned else "cpu"
+    spec, names = max(candidates, key=lambda c: c[0].auto.get(device, -1))
+    if spec.weights == "none":
+        return spec.name, None, f"--model auto picked {spec.name} because no learned propagator's weights are installed"
+    if checkpoint is not None or not names:
+        flag = "--checkpoint" if checkpoint is not None else "--" + sorted(chosen)[0].replace("_", "-")
+        return spec.name, None, f"--model auto picked {spec.name} because {flag} was given"
+    small = device in spec.prefer_small_on
+    pick = names[-1] if small else names[0]
+    why = f"its weights are installed ({', '.join(names)})"
+    if len(names) > 1:
+        why += f"; using {pick}" + (
+            f", the smallest: larger ones run many times slower on the {device}" if small else ""
+        )
+    return spec.name, pick, f"--model auto picked {spec.name} because {why}"
 
 
-@dataclass(frozen=True)
-class ReferModelOptions(WeightsOptions):
-    """A referring model. tokenizer: a folder with RoBERTa's vocab.json and merges.txt (default:
-    the weights entry's). size / max_size: short side and long-side bound of the model input
-    (None: the model's own evaluation setting). backbone: for random weights (`rvos bench`)."""
+def _installed(model: str, given: dict[str, Any], installed: dict[str, list[str]] | None) -> list[str]:
+    """Installed entries of `model`, in registry order."""
+    if installed is not None:
+        return installed.get(model, [])
+    from rvos_cli.weights.resolve import installed_weights
 
-    model: ClassVar[str] = ""
-    default_size: ClassVar[tuple[int, int | None]] = (360, 640)
-    default_window: ClassVar[int] = 24
-    tokenizer: Path | None = None
-    size: int | None = None
-    max_size: int | None = None
-    backbone: str | None = None
-
-    def __post_init__(self):
-        size, max_size = self.input_bounds()
-        if size < 32:
-            raise InputError(f"--size {size} must be at least 32")
-        if max_size is not None and max_size < size:
-            raise InputError(f"--max-size {max_size} must be at least --size {size}")
-        self.check_checkpoint()
-
-    def input_bounds(self) -> tuple[int, int | None]:
-        """(short side, long-side bound or None) of the model input."""
-        size = self.default_size[0] if self.size is None else self.size
-        return size, self.default_size[1] if self.max_size is None else self.max_size
+    return installed_weights(model, given.get("cache_dir"), given.get("registry"))
 
 
-@dataclass(frozen=True)
-class MttrOptions(ReferModelOptions):
-    """MTTR (Ref-YouTube-VOS evaluation: short side 360, long side at most 640)."""
+def _device_type(runtime: RuntimeOptions) -> str:
+    if runtime.device != "auto":
+        return runtime.device.split(":")[0]
+    from rvos_cli.pipelines.device import resolve_device  # torch: a learned model will run anyway
 
-    model: ClassVar[str] = "mttr"
-
-
-@dataclass(frozen=True)
-class ReferFormerOptions(ReferModelOptions):
-    """ReferFormer (its Ref-YouTube-VOS evaluation: short side 360, no bound on the long side; its
-    Ref-DAVIS evaluation runs clips of 36 frames)."""
-
-    model: ClassVar[str] = "referformer"
-    default_size: ClassVar[tuple[int, int | None]] = (360, None)
-    default_window: ClassVar[int] = 36
+    return resolve_device("auto").type
 
 
-@dataclass(frozen=True)
-class SocOptions(ReferModelOptions):
-    """SOC (short side 360, long side at most 640; its Ref-DAVIS evaluation runs clips of 36 frames)."""
-
-    model: ClassVar[str] = "soc"
-    default_window: ClassVar[int] = 36
-
-
-REFER_OPTIONS: dict[str, type[ReferModelOptions]] = {o.model: o for o in (MttrOptions, ReferFormerOptions, SocOptions)}
-
-
-def refer_options(model: str | None = None, weights: str | None = None, **options) -> ReferModelOptions:
-    """The options of `rvos refer`: the model is `model`, else that of the `weights` entry, else MTTR."""
-    if model is None:
-        model = _model_of_weights(weights) if weights else "mttr"
-    if model not in REFER_OPTIONS:
-        raise InputError(f"unknown --model {model!r}; use one of: {', '.join(REFER_OPTIONS)}")
-    return REFER_OPTIONS[model](weights=weights, **options)
-
-
-def _model_of_weights(name: str) -> str:
+def _model_of_weights(name: str, task: str, registry: Path | None = None, cache_dir: Path | None = None) -> str:
     from rvos_cli.weights import registry_entry
 
-    entry = registry_entry(name)
-    if entry.task != "refer":
-        raise InputError(f"weights '{name}' are for `rvos {entry.task}`, not `rvos refer` (see `rvos models`)")
+    entry = registry_entry(name, registry, cache_dir)
+    if entry.task != task:
+        raise InputError(f"weights '{name}' are for `rvos {entry.task}`, not `rvos {task}` (see `rvos models`)")
     return entry.model
 
 
@@ -256,8 +212,3 @@ class ClipOptions:
     start: str | None = None
     end: str | None = None
     max_seconds: float = 10.0
-
-
-def _check_size(size: int) -> None:
-    if size < 0:
-        raise InputError(f"--size must be 0 (native) or a positive shorter side, got {size}")

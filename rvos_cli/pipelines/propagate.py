@@ -13,8 +13,9 @@ from typing import Any
 import numpy as np
 
 from rvos_cli.errors import InputError
+from rvos_cli.models.options import ModelOptions
 from rvos_cli.pipelines.annotations import load_annotations
-from rvos_cli.pipelines.options import ClipOptions, PropagateOptions, RuntimeOptions
+from rvos_cli.pipelines.options import ClipOptions, RuntimeOptions
 from rvos_cli.ui import Reporter
 from rvos_cli.video.outputs import check_output, check_replaceable_dir, check_video_output
 
@@ -25,7 +26,7 @@ class PropagateRequest:
 
     input: Path
     mask: Path
-    options: PropagateOptions
+    options: ModelOptions
     runtime: RuntimeOptions = RuntimeOptions()
     clip: ClipOptions = ClipOptions()
     output: Path | None = None
@@ -50,6 +51,7 @@ class PropagateSummary:
     model: str
     settings: dict[str, Any]
     timings: dict[str, float] = field(default_factory=dict)
+    object_stats: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -64,6 +66,7 @@ class PropagateSummary:
             "start": self.start,
             "end": self.end,
             "objects": self.objects,
+            "object_stats": self.object_stats,
             "model": self.model,
             "device": self.settings.get("device", "cpu"),
             "options": self.settings,
@@ -99,17 +102,60 @@ def check_outputs(request: PropagateRequest) -> tuple[Path, Path | None]:
     return output, video
 
 
-def _first_note(options: PropagateOptions, name: str, info) -> str:
-    """Which model runs, at which size, and why `--model auto` picked it."""
-    note = f"{name}: {info.num_frames} frames of {info.width}x{info.height}"
-    if options.model == "rdevos":
-        from rvos_cli.models.rdevos.preprocess import processing_size
+def first_note(propagator, title: str, info, reason: str = "") -> str:
+    """Which model runs, at which size it works, and why `--model auto` picked it."""
+    height, width = propagator.working_size(info.height, info.width)
+    note = f"{title}: {info.num_frames} frames of {info.width}x{info.height}, working at {width}x{height}"
+    size = propagator.settings().get("size")
+    if size and (height, width) == (info.height, info.width) and 0 < min(height, width) < size:
+        note += f" (not upscaled to {size}; pass --size {size} to upscale)"
+    return note + (f"; {reason}" if reason else "")
 
-        height, width = processing_size(info.height, info.width, options.size, options.upscale)
-        note += f", working at {width}x{height}"
-        if (height, width) == (info.height, info.width) and 0 < min(height, width) < options.size:
-            note += f" (not upscaled to {options.size}; pass --size {options.size} to upscale)"
-    return note + (f"; {options.reason}" if options.reason else "")
+
+class ObjectStats:
+    """Per object id: the frames where it has pixels, its area (fraction of the frame) summed over
+    them, and the scores the model gave it (models that score objects)."""
+
+    def __init__(self):
+        self.frames: dict[int, list[int]] = {}
+        self.area: dict[int, float] = {}
+        self.scores: dict[int, list[float]] = {}
+
+    def add(self, index: int, labels: np.ndarray) -> None:
+        counts = np.bincount(labels.ravel(), minlength=256)
+        for object_id in np.flatnonzero(counts[1:]) + 1:
+            self.frames.setdefault(int(object_id), []).append(index)
+            self.area[int(object_id)] = self.area.get(int(object_id), 0.0) + counts[object_id] / labels.size
+
+    def add_scores(self, scores: dict[int, float]) -> None:
+        for object_id, score in scores.items():
+            self.scores.setdefault(int(object_id), []).append(float(score))
+
+    def to_json(self, objects: list[int]) -> list[dict[str, Any]]:
+        rows = []
+        for object_id in sorted(set(objects) | set(self.frames)):
+            frames = self.frames.get(object_id, [])
+            row = {
+                "id": object_id,
+                "frames": len(frames),
+                "present": _runs(frames),
+                "mean_area": round(self.area.get(object_id, 0.0) / len(frames), 6) if frames else 0.0,
+            }
+            if object_id in self.scores:
+                row["mean_score"] = round(float(np.mean(self.scores[object_id])), 6)
+            rows.append(row)
+        return rows
+
+
+def _runs(frames: list[int]) -> list[list[int]]:
+    """[0, 1, 2, 5, 6] -> [[0, 2], [5, 6]]: the spans (first and last frame) an object is present."""
+    runs: list[list[int]] = []
+    for index in frames:
+        if runs and index == runs[-1][1] + 1:
+            runs[-1][1] = index
+        else:
+            runs.append([index, index])
+    return runs
 
 
 WRITE_AHEAD = 4  # frames decoded ahead of the model, and written behind it
@@ -124,24 +170,34 @@ def run_propagate(
     `rvos bench` and batches do to keep their model loaded across runs; `source` the input already
     opened (a batch opens the next video while the model works on the current one).
     """
-    from rvos_cli.pipelines.build import build_propagator, propagate_weights
+    from rvos_cli.models.registry import MODELS, title_of
     from rvos_cli.pipelines.device import resolve_runtime
-    from rvos_cli.pipelines.refer import prefetch
+    from rvos_cli.pipelines.propagation import propagate_frames
     from rvos_cli.pipelines.sources import open_clip
+    from rvos_cli.pipelines.streams import prefetch
     from rvos_cli.pipelines.timing import Timings
     from rvos_cli.video import OverlayVideoWriter, PaletteWriter, overlay_labels
 
+    spec = MODELS.get(request.options.model)
     output, video = check_outputs(request)
-    weights = propagate_weights(request.options) if built is None else None  # a missing download fails here
-    runtime = resolve_runtime(request.runtime)
-    timings = Timings(runtime.device)
+    if built is None:
+        from rvos_cli.pipelines.build import model_weights
+
+        weights = model_weights(request.options)  # a missing download fails here, before any decoding
+    runtime = resolve_runtime(request.runtime, torch=spec is None or spec.torch)
+    timings = Timings(runtime.clock_device)
     with timings("open"):
         source = source or open_clip(request.input, request.clip, reporter)
         info = source.info
         annotations = load_annotations(request.mask, info, reporter)
     with timings("load"):
-        propagator, settings = built or build_propagator(request.options, runtime, weights)
-    reporter.note(_first_note(request.options, propagator.name, info))
+        if built is None:
+            from rvos_cli.pipelines.build import build_propagator
+
+            built = build_propagator(request.options, runtime, weights)
+        propagator, settings = built
+    reporter.note(first_note(propagator, title_of(propagator.name), info, request.options.reason))
+    stats = ObjectStats()
     with contextlib.ExitStack() as outputs:
         pngs = outputs.enter_context(PaletteWriter(output, info.names))
         overlay = outputs.enter_context(OverlayVideoWriter(video, info)) if video else None
@@ -155,6 +211,7 @@ def run_propagate(
             def write(index: int, labels: np.ndarray) -> None:
                 with timings("write"):
                     pngs.write(index, labels)
+                    stats.add(index, labels)
 
             def draw(frame: np.ndarray, labels: np.ndarray) -> None:
                 with timings("overlay"):
@@ -168,13 +225,9 @@ def run_propagate(
             # Decoding runs ahead in a thread, the model here, the PNGs and the overlay behind in one
             # thread each, at most WRITE_AHEAD frames behind (a write error surfaces within that many).
             pending: collections.deque[list[Future]] = collections.deque()
-            for index, frame in frames:
-                with timings("model"), runtime.math():
-                    if index == 0:
-                        propagator.start(frame, annotations.first)
-                        labels = annotations.first
-                    else:
-                        labels = propagator.step(frame, annotations.later.get(index))
+            steps = propagate_frames(propagator, frames, annotations.first, runtime, annotations.later, timings=timings)
+            for index, frame, labels in steps:
+                stats.add_scores(getattr(propagator, "object_scores", None) or {})
                 labels = np.array(labels, copy=True)  # the writers may run after the model's next step
                 futures = [png_writer.submit(write, index, labels)]
                 if overlay is not None:
@@ -204,4 +257,5 @@ def run_propagate(
         propagator.name,
         settings,
         timings.rounded(),
+        stats.to_json(objects),
     )

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import queue
-import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -22,8 +20,10 @@ import numpy as np
 import torch
 
 from rvos_cli.errors import InputError
+from rvos_cli.models.options import ReferModelOptions
 from rvos_cli.models.tokenizer import MAX_TOKENS
-from rvos_cli.pipelines.options import ClipOptions, ReferModelOptions, RuntimeOptions, WindowOptions
+from rvos_cli.pipelines.options import ClipOptions, RuntimeOptions, WindowOptions
+from rvos_cli.pipelines.streams import prefetch
 from rvos_cli.pipelines.timing import Timings
 
 COLOR_NAMES = ("blue", "red", "green", "yellow", "purple", "cyan", "orange", "pink")
@@ -110,50 +110,6 @@ def read_windows(
         keep_from = spans[k + 1][0] if k + 1 < len(spans) else end
         held = {i: f for i, f in held.items() if i >= keep_from}
         tail = video[keep_from - start :] if keep_from < end else None
-
-
-JOIN_SECONDS = 30
-
-
-def prefetch(items: Iterable, depth: int = 1) -> Iterator:
-    """Iterate `items` in a background thread, at most `depth` ahead; its errors surface here."""
-    buffer: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-    done = object()
-
-    def offer(entry) -> bool:
-        while not stop.is_set():
-            try:
-                buffer.put(entry, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def produce():
-        try:
-            for item in items:
-                if not offer((item, None)):
-                    return
-            offer((done, None))
-        except BaseException as error:  # handed to the consumer
-            offer((done, error))
-
-    thread = threading.Thread(target=produce, daemon=True, name="rvos-decode")
-    thread.start()
-    try:
-        while True:
-            item, error = buffer.get()
-            if error is not None:
-                raise error
-            if item is done:
-                return
-            yield item
-    finally:
-        stop.set()
-        # Let the producer finish the item in hand (it stops at the next offer): a thread still inside
-        # native decoding code when the interpreter exits (an error, Ctrl-C, SIGTERM) aborts the process.
-        thread.join(timeout=JOIN_SECONDS)
 
 
 @dataclass
@@ -269,13 +225,9 @@ def segment_window(
     queries -> masks [Q, T, H0, W0] uint8 (numpy), scores [Q, N], selected [Q]."""
     with timings("model_input"), torch.inference_mode():
         video = model.model_input(video.to(runtime.device, non_blocking=True), size)
-    with timings("model"), torch.inference_mode(), runtime.autocast():
-        features = model.encode(video)
     input_ids, attention_mask = input_ids.to(runtime.device), attention_mask.to(runtime.device)
     parts = []
-    for queries in query_batches(model, input_ids.shape[0], video.shape[0]):
-        with timings("model"), torch.inference_mode(), runtime.autocast():
-            out = model.decode(features, input_ids[queries], attention_mask[queries])
+    for out in forward_window(model, video, input_ids, attention_mask, runtime, timings):
         with timings("postprocess"), torch.inference_mode():
             masks, scores, selected = model.select(out, input_size=size, original_size=original_size)
             parts.append((masks.cpu().numpy(), scores.float().cpu(), selected.cpu()))
@@ -283,6 +235,19 @@ def segment_window(
         return parts[0]
     masks, scores, selected = zip(*parts)
     return np.concatenate(masks), torch.cat(scores), torch.cat(selected)
+
+
+def forward_window(model, video, input_ids, attention_mask, runtime, timings: Timings | None = None) -> Iterator[dict]:
+    """The network on one window: the normalised video [T, 3, h, w] encoded once, then the queries
+    ([Q, L] ids and mask, on the device) decoded in groups (`query_batches`), each under the runtime's
+    precision policy and without autograd; yields each group's raw output."""
+    timings = timings or Timings()
+    with timings("model"), torch.inference_mode(), runtime.compute():
+        features = model.encode(video)
+    for queries in query_batches(model, input_ids.shape[0], video.shape[0]):
+        with timings("model"), torch.inference_mode(), runtime.compute():
+            out = model.decode(features, input_ids[queries], attention_mask[queries])
+        yield out
 
 
 def query_batches(model, queries: int, frames: int) -> list[slice]:
@@ -308,7 +273,7 @@ def segment_windows(model, input_ids, attention_mask, source, spans, size, runti
     On a CUDA GPU the frames go to the device at their own size and are resized there: the resize
     would cost the reader thread more than the model's forward."""
     info = source.info
-    if runtime.device.type == "cuda":
+    if runtime.device_type == "cuda":
         stacked = lambda frames: torch.from_numpy(np.stack(frames))
         windows = read_windows(source, spans, stacked, timings, pin=True)
     else:
@@ -331,15 +296,16 @@ def run_refer(request: ReferRequest, reporter, built: tuple | None = None, sourc
     `rvos bench` and batches do to keep their model loaded across runs; `source` the input already
     opened (a batch opens the next video while the model works on the current one).
     """
-    from rvos_cli.pipelines.build import build_referrer, refer_weights
+    from rvos_cli.models.registry import title_of
+    from rvos_cli.pipelines.build import build_referrer, model_weights
     from rvos_cli.pipelines.device import resolve_runtime
     from rvos_cli.pipelines.sources import open_clip
     from rvos_cli.video import BinaryMaskWriter, OverlayVideoWriter, overlay_masks
 
     texts, output, masks_dir = check_outputs(request)
-    weights = refer_weights(request.options) if built is None else None  # a missing download fails here
+    weights = model_weights(request.options) if built is None else None  # a missing download fails here
     runtime = resolve_runtime(request.runtime)
-    timings = Timings(runtime.device)
+    timings = Timings(runtime.clock_device)
     with timings("open"):
         source = source or open_clip(request.input, request.clip, reporter)
     info = source.info
@@ -355,8 +321,9 @@ def run_refer(request: ReferRequest, reporter, built: tuple | None = None, sourc
     size = model.input_size(info.height, info.width)
     spans = request.windows.spans(info.num_frames)
     reporter.note(
-        f"{model.name}: {info.num_frames} frames at {size[1]}x{size[0]}, {len(spans)} window(s), "
-        f"{len(texts)} quer{'y' if len(texts) == 1 else 'ies'} on {runtime.device.type} ({runtime.precision})"
+        f"{title_of(model.name)}: {info.num_frames} frames of {info.width}x{info.height}, working at "
+        f"{size[1]}x{size[0]}, {len(spans)} window(s) of {request.windows.window}, {len(texts)} "
+        f"quer{'y' if len(texts) == 1 else 'ies'} on {runtime.device_type} ({runtime.precision})"
     )
 
     results: list[WindowResult] = []

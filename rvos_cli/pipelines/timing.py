@@ -7,8 +7,6 @@ import time
 from collections import defaultdict
 from typing import Iterable, Iterator, TypeVar
 
-import torch
-
 from rvos_cli.pipelines.device import sync
 
 T = TypeVar("T")
@@ -19,10 +17,11 @@ class Timings:
 
     Stages may run in different threads (decode ahead, encode behind); each stage is only
     timed from one thread, so the totals are busy times and may add up to more than the wall time.
-    `device`, when a GPU (CUDA or MPS), is synchronised before a stage's clock stops so queued kernels count.
+    `device`, a GPU (CUDA or MPS; `Runtime.clock_device`), is synchronised before a stage's clock stops
+    so queued kernels count; None for the CPU.
     """
 
-    def __init__(self, device: torch.device | None = None):
+    def __init__(self, device=None):
         self.seconds: dict[str, float] = defaultdict(float)
         self.device = device
 

@@ -52,12 +52,6 @@ class VideoInfo:
     timestamps: list[float] | None = None
     vfr: bool = False  # the timestamps stray from i / fps by more than half a frame: writers time frames by them
 
-    def frame_times(self) -> list[float]:
-        """Each kept frame's time in seconds: its timestamp, or start + i / fps."""
-        if self.timestamps is not None:
-            return list(self.timestamps)
-        return [self.start + i / self.fps for i in range(self.num_frames)]
-
 
 @dataclass(frozen=True)
 class Span:

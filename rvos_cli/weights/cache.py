@@ -74,7 +74,7 @@ def _missing(name: str, cache_dir: str | os.PathLike | None) -> MissingWeightsEr
 
 def describe(entry: WeightsEntry, cache_dir: str | os.PathLike | None = None) -> dict[str, Any]:
     """One row of `rvos models`: registry facts plus whether and where the entry is installed."""
-    sizes = [f.size for f in entry.files]
+    size, exact = entry.size
     record = installed_record(entry.name, cache_dir)
     folder = entry_dir(entry.name, cache_dir)
     return {
@@ -82,7 +82,8 @@ def describe(entry: WeightsEntry, cache_dir: str | os.PathLike | None = None) ->
         "model": entry.model,
         "task": entry.task,
         "description": entry.description,
-        "size": sum(sizes) if None not in sizes else None,
+        "size": size,
+        "size_exact": exact,
         "installed": record is not None,
         "installed_size": sum((folder / p).stat().st_size for p in record["files"]) if record else None,
         "path": str(folder) if record else None,

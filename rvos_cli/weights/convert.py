@@ -14,7 +14,8 @@ from pathlib import Path
 import torch
 
 from rvos_cli.atomic import atomic_file
-from rvos_cli.models.registry import checked_state, model_spec
+from rvos_cli.models.checkpoint import checked_state
+from rvos_cli.models.registry import model_spec
 
 
 def convert_checkpoint(
@@ -24,9 +25,9 @@ def convert_checkpoint(
 
     Only what the model loads is written: legacy buffers and aliased copies are left out, and
     an alias is resolved to the value the original's loader keeps. Raises CheckpointError (exit 2)
-    for a file that is unsafe, unreadable or of another model.
+    for a file that is unsafe, unreadable or of another model. `dst` may be `src`.
     """
-    state, layout = checked_state(model_spec(model), src)
+    state, layout = checked_state(model_spec(model).layout_for, src)
     kept = layout.kept(state)
     with atomic_file(Path(dst)) as tmp:
         _save(kept, tmp, {"rvos_variant": layout.variant, **(metadata or {})})
@@ -47,3 +48,13 @@ def _save(state: dict[str, torch.Tensor], path: Path, metadata: dict[str, str]) 
         seen.add(tensor.untyped_storage().data_ptr())
         own[name] = tensor
     save_file(own, str(path), metadata={"format": "pt", **metadata})
+
+
+def is_converted(path: str | os.PathLike, model: str) -> bool:
+    """Whether `path` is a safetensors file holding exactly the tensors `model` loads (checked against its
+    layout), so that converting it would write the same tensors again."""
+    path = Path(path)
+    if path.suffix != ".safetensors":
+        return False
+    state, layout = checked_state(model_spec(model).layout_for, path)
+    return set(state) == set(layout.kept(state))

@@ -45,22 +45,27 @@ def models_table(rows: list[dict[str, Any]]) -> Table:
     for column in ("name", "task", "size", "installed", "path"):
         table.add_column(column)
     for row in rows:
-        size = row["installed_size"] if row["installed"] else row["size"]
+        if row["installed"]:
+            size = _human_bytes(row["installed_size"])
+        elif row["size"] is not None:
+            size = _human_bytes(row["size"]) if row["size_exact"] else "~" + _human_bytes(row["size"], digits=0)
+        else:
+            size = "?"
         table.add_row(
             row["name"],
             row["task"] or "-",
-            _human_bytes(size) if size is not None else "?",
+            size,
             "yes" if row["installed"] else "no",
             row["path"] or "-",
         )
     return table
 
 
-def _human_bytes(size: float) -> str:
+def _human_bytes(size: float, digits: int = 1) -> str:
     if size < 1000:
         return f"{size:.0f} B"
     for unit in ("kB", "MB"):
         size /= 1000
         if size < 1000:
-            return f"{size:.1f} {unit}"
-    return f"{size / 1000:.1f} GB"
+            return f"{size:.{digits}f} {unit}"
+    return f"{size / 1000:.{max(digits, 1)}f} GB"

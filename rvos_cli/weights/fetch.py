@@ -1,7 +1,10 @@
 """Fetching one registry file through its mirrors: resumable, retried, verified before use.
 
-Bytes stream into `<file>.part` beside the destination, so an interrupted download resumes
-with an HTTP Range request; the part becomes the file only after its size and sha256 check.
+Files on the Hugging Face hub (`hf://OWNER/NAME@REVISION/PATH`) come through `huggingface_hub`: its
+resume and integrity checks, `HF_ENDPOINT` for mirrors, `HF_TOKEN` or the token of `hf auth login`
+for gated repositories, and `HF_HUB_OFFLINE`. Other hosts are fetched here: bytes stream into
+`<file>.part` beside the destination, so an interrupted download resumes with an HTTP Range request;
+the part becomes the file only after its size and sha256 check.
 Mirrors are tried in order: a missing file (404), a refused connection or a host that keeps
 failing (5xx, timeouts, dropped connections, after retries with backoff) moves on to the next.
 
@@ -111,6 +114,9 @@ def _download(url: str, file: WeightsFile, part: Path, show_progress: bool) -> t
     if url.startswith("gdrive://"):
         _gdrive(url[len("gdrive://") :], part, quiet=not show_progress)
         return size, sha256
+    if url.startswith("hf://"):
+        _hub(url[len("hf://") :], part, show_progress)
+        return size, sha256
     if url.startswith("modelscope://"):
         url, listed = _modelscope(url[len("modelscope://") :], need_listing=sha256 is None)
         size, sha256 = size or listed.get("Size"), sha256 or listed.get("Sha256")
@@ -210,6 +216,52 @@ def _get_json(url: str) -> dict[str, Any]:
         raise MirrorError(f"listing {url}: {getattr(exc, 'reason', exc)}") from None
     except ValueError:
         raise MirrorError(f"listing {url} is not JSON") from None
+
+
+def parse_hub_url(ref: str) -> tuple[str, str, str]:
+    """'OWNER/NAME@REVISION/PATH' -> (repository, revision, path in it)."""
+    repo, at, rest = ref.partition("@")
+    revision, _, path = rest.partition("/")
+    if not at or repo.count("/") != 1 or not revision or not path:
+        raise MirrorError(f"hf://{ref} is not hf://OWNER/NAME@REVISION/PATH")
+    return repo, revision, path
+
+
+def _hub(ref: str, part: Path, show_progress: bool) -> None:
+    """One file of a Hugging Face repository, through huggingface_hub, into `part`."""
+    from huggingface_hub import errors as hub
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.utils import disable_progress_bars, enable_progress_bars, logging
+
+    repo, revision, path = parse_hub_url(ref)
+    (enable_progress_bars if show_progress else disable_progress_bars)()
+    logging.set_verbosity_error()  # its retry warnings would break the one-line error
+    staging = part.with_name(part.name[: -len(".part")] + ".hub")  # the hub's resumable download lives here
+    try:
+        # HF_ENDPOINT as the environment has it now (the hub reads it once, when first imported).
+        fetched = hf_hub_download(
+            repo, path, revision=revision, local_dir=staging, endpoint=os.environ.get("HF_ENDPOINT") or None
+        )
+    except hub.GatedRepoError:
+        raise DownloadError(
+            f"{repo} is gated: accept its licence at https://huggingface.co/{repo} with your Hugging Face "
+            "account, then log in with `hf auth login` (or set HF_TOKEN to an access token) and download again"
+        ) from None
+    except hub.RepositoryNotFoundError:
+        raise MirrorError(
+            f"{repo} was not found or needs a login: if it is gated or private, run `hf auth login` "
+            "(or set HF_TOKEN) with an account that has access"
+        ) from None
+    except hub.LocalEntryNotFoundError:  # an EntryNotFoundError too: first
+        raise MirrorError("the hub cannot be reached (offline, or HF_HUB_OFFLINE=1)") from None
+    except (hub.RevisionNotFoundError, hub.EntryNotFoundError) as exc:
+        raise MirrorError(f"{repo}@{revision} has no {path} ({type(exc).__name__})") from None
+    except hub.HfHubHTTPError as exc:
+        raise MirrorError(f"the hub answered {str(exc).splitlines()[0][:160]}") from None
+    except OSError as exc:
+        raise MirrorError(f"the hub download failed ({exc})") from None
+    os.replace(fetched, part)
+    shutil.rmtree(staging, ignore_errors=True)
 
 
 def _gdrive(ref: str, part: Path, quiet: bool) -> None:

@@ -88,7 +88,7 @@ def _install_files(
                 sources[file.path] = fetch(entry.name, file, dest, show_progress)
             files[file.path] = file.role
         checkpoint = None
-        if entry.model != "none":
+        if entry.checkpoint is not None and entry.format == "official":
             checkpoint = _convert(entry, folder, keep_original, files, local.get(entry.checkpoint.path))
     except BaseException:
         _remove_if_empty(folder)
@@ -97,10 +97,12 @@ def _install_files(
         "name": entry.name,
         "model": entry.model,
         "task": entry.task,
+        "format": entry.format,
         "checkpoint": checkpoint,
         "files": files,
         "sources": sources,
         "defaults": entry.defaults,
+        "entry": entry.body,
         "installed_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
     with atomic_file(folder / RECORD) as tmp:
@@ -111,35 +113,41 @@ def _install_files(
 def _convert(
     entry: WeightsEntry, folder: Path, keep_original: bool, files: dict[str, str], given: Path | None = None
 ) -> str:
-    """Turn the downloaded checkpoint into model.safetensors; update `files`; return the name to load.
+    """Make the checkpoint the model.safetensors a model loads; update `files`; return its name.
 
-    `given`: the user's file when the checkpoint came from `--from`; an error names it, not the cache copy.
+    A checkpoint is converted only when it is not that already: a safetensors file holding exactly
+    the tensors the model loads is renamed (or kept, when it is named so), not rewritten. `given`: the
+    user's file when the checkpoint came from `--from`; an error names it, not the cache copy.
     """
-    from rvos_cli.weights.convert import convert_checkpoint  # torch: only when converting
+    from rvos_cli.weights.convert import convert_checkpoint, is_converted  # torch: only when converting
 
     original = entry.checkpoint.path
+    source, target = folder / original, folder / CONVERTED
     try:
-        convert_checkpoint(
-            folder / original, folder / CONVERTED, entry.model, metadata={"rvos_entry": entry.name, "source": original}
-        )
+        if is_converted(source, entry.model):
+            if source != target:
+                os.replace(source, target)
+                del files[original]
+        else:
+            convert_checkpoint(source, target, entry.model, metadata={"rvos_entry": entry.name, "source": original})
+            if source != target and not keep_original:
+                source.unlink()
+                del files[original]
+            elif source != target:
+                files[original] = "original"
     except RvosError as exc:
-        (folder / original).unlink(missing_ok=True)
+        source.unlink(missing_ok=True)
         if given is None:
             raise
-        message = str(exc).replace(os.fspath(folder / original), f"--from {given}")
+        message = str(exc).replace(os.fspath(source), f"--from {given}")
         if message == str(exc):
             message = f"--from {given}: {message}"
         raise type(exc)(message) from None
     except BaseException:
         # A file that is not this model's checkpoint will never become one: do not keep it.
-        (folder / original).unlink(missing_ok=True)
+        source.unlink(missing_ok=True)
         raise
     files[CONVERTED] = "checkpoint"
-    if keep_original:
-        files[original] = "original"
-    else:
-        (folder / original).unlink()
-        del files[original]
     return CONVERTED
 
 

@@ -18,14 +18,14 @@ TOKENIZER_FILES = ("vocab.json", "merges.txt")
 class ResolvedWeights:
     """The weights of one run.
 
-    source: the file to load (or, for random weights, the state dict itself). entry: the registry
-    entry they come from (None for a file given with --checkpoint alone). defaults: the entry's option
-    values (e.g. RDE-VOS `mem_every`).
-    tokenizer: the folder with the tokenizer files, for text models (None otherwise).
+    source: the file (official checkpoints) or folder (Hugging Face models) to load, or, for random
+    weights, what the model's loader takes instead (a state dict, a config). entry: the registry entry
+    they come from (None for a --checkpoint alone). defaults: the entry's option values (e.g. RDE-VOS
+    `mem_every`). tokenizer: the folder with the tokenizer files, for text models (None otherwise).
     """
 
     model: str
-    source: Path | Mapping[str, Any]
+    source: Path | Mapping[str, Any] | Any
     entry: WeightsEntry | None = None
     defaults: dict[str, Any] = field(default_factory=dict)
     tokenizer: Path | None = None
@@ -34,34 +34,42 @@ class ResolvedWeights:
     def name(self) -> str:
         if self.entry is not None:
             return self.entry.name
-        return os.fspath(self.source) if isinstance(self.source, Path) else "random (official layout)"
+        return os.fspath(self.source) if isinstance(self.source, Path) else "random"
 
 
-def installed_weights(model: str, cache_dir: str | os.PathLike | None = None) -> list[str]:
+def installed_weights(
+    model: str, cache_dir: str | os.PathLike | None = None, registry: str | os.PathLike | None = None
+) -> list[str]:
     """Names of the registry's installed weights for `model`, in registry order."""
     return [
         name
-        for name, entry in load_registry().items()
+        for name, entry in load_registry(registry).items()
         if entry.model == model and installed_record(name, cache_dir) is not None
     ]
 
 
-def default_weights(model: str, cache_dir: str | os.PathLike | None = None) -> str:
+def default_weights(
+    model: str, cache_dir: str | os.PathLike | None = None, registry: str | os.PathLike | None = None
+) -> str:
     """The first installed entry of `model`, else its first entry (whose absence names the download)."""
-    installed = installed_weights(model, cache_dir)
+    installed = installed_weights(model, cache_dir, registry)
     if installed:
         return installed[0]
-    names = [name for name, entry in load_registry().items() if entry.model == model]
+    names = [name for name, entry in load_registry(registry).items() if entry.model == model]
     if not names:
-        raise InputError(f"the weights registry has no entry for model {model}; add one with --registry")
+        raise MissingWeightsError(
+            f"the weights registry has no entry for model {model}; pass --checkpoint, or add an entry with --registry"
+        )
     return names[0]
 
 
-def model_entry(name: str, model: str) -> WeightsEntry:
+def model_entry(
+    name: str, model: str, cache_dir: str | os.PathLike | None = None, registry: str | os.PathLike | None = None
+) -> WeightsEntry:
     """Registry entry `name`, which must hold weights of `model`."""
-    entry = registry_entry(name)
+    entry = registry_entry(name, registry, cache_dir)
     if entry.model != model:
-        same = [n for n, e in load_registry().items() if e.model == model]
+        same = [n for n, e in load_registry(registry).items() if e.model == model]
         raise InputError(
             f"weights '{name}' are for model {entry.model}, not {model}; "
             f"use one of: {', '.join(same) or 'none known'} (see `rvos models`)"
@@ -76,30 +84,53 @@ def resolve_weights(
     tokenizer: str | os.PathLike | None = None,
     tokenizer_entry: str | None = None,
     cache_dir: str | os.PathLike | None = None,
+    registry: str | os.PathLike | None = None,
 ) -> ResolvedWeights:
-    """The checkpoint, defaults and tokenizer folder for a run of `model`.
+    """The checkpoint (or model folder), defaults and tokenizer folder for a run of `model`.
 
-    `checkpoint` (a file fetched by hand) wins over the entry's file; `weights` names the entry
-    (its defaults and tokenizer still apply with `checkpoint`); without either, the first installed
-    entry of the model. `tokenizer_entry` names the registry entry whose tokenizer files a text
-    model falls back to (None for models without text). Raises MissingWeightsError (exit 3) with
-    the `rvos download` command when something is not installed, InputError for a bad name or path.
+    `checkpoint` (a file fetched by hand, or a Hugging Face model folder for such models) wins over the
+    entry's files; `weights` names the entry (its defaults and tokenizer still apply with `checkpoint`);
+    without either, the first installed entry of the model. `tokenizer_entry` names the registry entry
+    whose tokenizer files a text model falls back to (None for models without text). Raises
+    MissingWeightsError (exit 3) with the `rvos download` command when something is not installed,
+    InputError for a bad name or path.
     """
+    from rvos_cli.models.registry import model_spec
+
+    spec = model_spec(model)
     entry = None
     if weights is not None:
-        entry = model_entry(weights, model)
+        entry = model_entry(weights, model, cache_dir, registry)
     elif checkpoint is None:
-        entry = model_entry(default_weights(model, cache_dir), model)
+        entry = model_entry(default_weights(model, cache_dir, registry), model, cache_dir, registry)
     if checkpoint is not None:
-        path = Path(checkpoint)
-        if not path.is_file():
-            raise InputError(f"--checkpoint {path} does not exist (or is not a file); pass the downloaded checkpoint")
+        path = checked_checkpoint(Path(checkpoint), spec)
+    elif spec.weights == "hf":
+        path = locate_entry_dir(entry.name, cache_dir)
     else:
         path = locate_checkpoint(entry.name, cache_dir)
     folder = None
     if tokenizer_entry is not None:
         folder = tokenizer_folder(entry, tokenizer, tokenizer_entry, cache_dir)
     return ResolvedWeights(model, path, entry, dict(entry.defaults) if entry else {}, folder)
+
+
+def checked_checkpoint(path: Path, spec) -> Path:
+    """`--checkpoint` as the model's weights format wants it: a file for an official checkpoint, a
+    folder with config.json for a Hugging Face model."""
+    if spec.weights == "hf":
+        if not (path / "config.json").is_file():
+            what = "a file" if path.is_file() else "a folder without config.json" if path.is_dir() else "missing"
+            raise InputError(
+                f"--checkpoint {path} is {what}; {spec.title} takes a Hugging Face model folder "
+                "(config.json and its .safetensors files)"
+            )
+        return path
+    if not path.is_file():
+        raise InputError(
+            f"--checkpoint {path} does not exist (or is not a file); pass the downloaded {spec.title} checkpoint file"
+        )
+    return path
 
 
 def tokenizer_folder(

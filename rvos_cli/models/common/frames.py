@@ -214,13 +214,3 @@ def normalize_video(video: torch.Tensor, lookup: bool = True) -> torch.Tensor:
     mean = torch.tensor(IMAGENET_MEAN, device=video.device).view(1, 3, 1, 1)
     std = torch.tensor(IMAGENET_STD, device=video.device).view(1, 3, 1, 1)
     return (video.permute(0, 3, 1, 2).float().div(255) - mean) / std
-
-
-def frames_to_tensor(frames: np.ndarray | list[np.ndarray], size: tuple[int, int] | None = None) -> torch.Tensor:
-    """RGB uint8 frames [T, H0, W0, 3] -> normalized video [T, 3, h, w] float32, as `inference_ytvos.transform`.
-
-    size defaults to `resized_size` of the frames (short side 360, no bound on the long side).
-    """
-    size = size or resized_size(*np.asarray(frames[0]).shape[:2])
-    resized = np.stack([resize_bilinear_pil(np.asarray(frame), size) for frame in frames])
-    return normalize_video(torch.from_numpy(resized))

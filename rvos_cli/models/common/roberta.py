@@ -36,12 +36,41 @@ def roberta_base(pooler: bool = False, eager: bool = False) -> RobertaModel:
     return RobertaModel(config, add_pooling_layer=pooler)
 
 
-def materialize_text_buffers(encoder: RobertaModel) -> None:
-    """Recreate RoBERTa's non-persistent index buffers, which a model built on `meta` lacks."""
-    embeddings = encoder.embeddings
-    positions = torch.arange(encoder.config.max_position_embeddings).expand((1, -1))
-    embeddings.register_buffer("position_ids", positions, persistent=False)
-    embeddings.register_buffer("token_type_ids", torch.zeros_like(positions), persistent=False)
+def materialize_text_buffers(model: nn.Module) -> None:
+    """Recreate the non-persistent index buffers of every RoBERTa inside `model`, which a model built
+    on `meta` lacks."""
+    for encoder in model.modules():
+        if isinstance(encoder, RobertaModel):
+            positions = torch.arange(encoder.config.max_position_embeddings).expand((1, -1))
+            encoder.embeddings.register_buffer("position_ids", positions, persistent=False)
+            encoder.embeddings.register_buffer("token_type_ids", torch.zeros_like(positions), persistent=False)
+
+
+# transformers 4.11-4.24, which wrote the released checkpoints, list the RoBERTa embeddings in this
+# order and save `position_ids` with them (current versions differ on both).
+LEGACY_EMBEDDINGS_ORDER = (
+    "position_ids",
+    "word_embeddings",
+    "position_embeddings",
+    "token_type_embeddings",
+    "LayerNorm",
+)
+
+
+def legacy_text_layout(shapes: dict[str, tuple[int, ...]], prefix: str) -> dict[str, tuple[int, ...]]:
+    """`shapes` (a port's state dict) as a checkpoint of those transformers has them: the RoBERTa at
+    `prefix` (e.g. "text_encoder.") gains `embeddings.position_ids` [1, max positions], and its
+    embeddings take the legacy order where the first of them stood."""
+    embeddings = prefix + "embeddings."
+    positions = shapes[embeddings + "position_embeddings.weight"][0]
+    shapes = {**shapes, embeddings + "position_ids": (1, positions)}
+    moved = sorted(
+        (k for k in shapes if k.startswith(embeddings)),
+        key=lambda k: LEGACY_EMBEDDINGS_ORDER.index(k[len(embeddings) :].split(".")[0]),
+    )
+    rest = [k for k in shapes if not k.startswith(embeddings)]
+    first = next(i for i, k in enumerate(shapes) if k.startswith(embeddings))
+    return {k: shapes[k] for k in rest[:first] + moved + rest[first:]}
 
 
 class FeatureResizer(nn.Module):

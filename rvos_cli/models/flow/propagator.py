@@ -41,9 +41,17 @@ class FlowPropagator:
         self.size = size
         self.flow = DenseFlow()
 
-    def options(self) -> dict:
-        """The settings in effect, for the run summary."""
-        return {"size": self.size, "device": "cpu"}
+    @classmethod
+    def from_options(cls, network: None, options, **context) -> FlowPropagator:
+        return cls(size=options.size)
+
+    def working_size(self, height: int, width: int) -> tuple[int, int]:
+        """The size the flow is computed at (labels are decided at the frame's own size)."""
+        scale = self._scale((height, width))
+        return round(height * scale), round(width * scale)
+
+    def settings(self) -> dict:
+        return {"size": self.size}
 
     def _scale(self, shape: tuple[int, int]) -> float:
         return min(1.0, self.size / min(shape)) if self.size else 1.0  # 0 = native resolution
@@ -55,7 +63,7 @@ class FlowPropagator:
             gray = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
         return gray
 
-    def start(self, frame: np.ndarray, labels: np.ndarray) -> None:
+    def start(self, frame: np.ndarray, labels: np.ndarray, prompts=()) -> None:
         self._previous = self._gray(frame)
         self._labels = labels.astype(np.uint8)
         self.memory = ObjectMemory()
@@ -65,7 +73,7 @@ class FlowPropagator:
         self.tracks: dict[int, ShapeTrack] = {}
         self._add_tracks(self._labels)
 
-    def step(self, frame: np.ndarray, new_labels: np.ndarray | None = None) -> np.ndarray:
+    def step(self, frame: np.ndarray, new_labels: np.ndarray | None = None, prompts=()) -> np.ndarray:
         gray = self._gray(frame)
         index = colour_index(frame)
         backward = self._to_full(self.flow(gray, self._previous), frame.shape[:2])

@@ -1,7 +1,8 @@
 """MTTR: referring video object segmentation from text queries (Botach et al., CVPR 2022)."""
 
-from rvos_cli.models.mttr.checkpoint import load_mttr
-from rvos_cli.models.mttr.mttr import MTTR, VideoFeatures
-from rvos_cli.models.mttr.postprocess import select_referred
+from rvos_cli.models.lazy import lazy_exports
 
-__all__ = ["MTTR", "VideoFeatures", "load_mttr", "select_referred"]
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {"MTTR": "mttr", "VideoFeatures": "mttr", "load_mttr": "checkpoint", "select_referred": "postprocess"},
+)

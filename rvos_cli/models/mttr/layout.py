@@ -6,14 +6,12 @@ from functools import lru_cache
 
 import torch
 
+from rvos_cli.models.common.roberta import legacy_text_layout
 from rvos_cli.models.layout import CheckpointLayout
 from rvos_cli.models.mttr.mttr import MTTR
 
-VARIANTS = ("video_swin_t",)
+VARIANTS = ("video-swin-t",)
 POSITION_IDS = "transformer.text_encoder.embeddings.position_ids"
-EMBEDDINGS = "transformer.text_encoder.embeddings."
-# transformers 4.11.3 lists the RoBERTa embeddings in this order (current versions differ).
-EMBEDDINGS_ORDER = ("position_ids", "word_embeddings", "position_embeddings", "token_type_embeddings", "LayerNorm")
 
 
 @lru_cache(maxsize=1)
@@ -28,18 +26,10 @@ def layout(variant: str = VARIANTS[0]) -> CheckpointLayout:
     with torch.device("meta"):
         model = MTTR()
     shapes = {name: tuple(t.shape) for name, t in model.state_dict().items()}
-    shapes[POSITION_IDS] = (1, model.transformer.text_encoder.config.max_position_embeddings)
-    embedding_keys = sorted(
-        (k for k in shapes if k.startswith(EMBEDDINGS)),
-        key=lambda k: EMBEDDINGS_ORDER.index(k[len(EMBEDDINGS) :].split(".")[0]),
-    )
-    first = next(i for i, k in enumerate(shapes) if k.startswith(EMBEDDINGS))
-    rest = [k for k in shapes if not k.startswith(EMBEDDINGS)]
-    order = rest[:first] + embedding_keys + rest[first:]
     return CheckpointLayout(
         "mttr",
         variant,
-        {k: shapes[k] for k in order},
+        legacy_text_layout(shapes, "transformer.text_encoder."),
         optional=("*.relative_position_index",),
         dropped=(POSITION_IDS,),
         title="MTTR",

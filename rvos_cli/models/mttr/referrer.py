@@ -7,10 +7,10 @@ import torch
 from rvos_cli.models.mttr.mttr import VideoFeatures
 from rvos_cli.models.mttr.postprocess import select_referred
 from rvos_cli.models.mttr.preprocess import normalize_text
-from rvos_cli.models.referring import Referrer
+from rvos_cli.models.referring import WindowedReferrer
 
 
-class MttrReferrer(Referrer):
+class MttrReferrer(WindowedReferrer):
     """MTTR: short side 360, long side at most 640; queries lower-cased as in its training data;
     masks thresholded at the input size, then resized (nearest) to the frames."""
 

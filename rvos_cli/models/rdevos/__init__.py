@@ -1,8 +1,14 @@
 """RDE-VOS (Li et al., CVPR 2022): semi-supervised video object segmentation with a constant-size memory."""
 
-from rvos_cli.models.rdevos.checkpoint import load_rdevos
-from rvos_cli.models.rdevos.inference import RDETracker, propagate_probs
-from rvos_cli.models.rdevos.network import RDEVOS
-from rvos_cli.models.rdevos.propagator import RdevosPropagator
+from rvos_cli.models.lazy import lazy_exports
 
-__all__ = ["RDEVOS", "RDETracker", "RdevosPropagator", "load_rdevos", "propagate_probs"]
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "RDEVOS": "network",
+        "RDETracker": "inference",
+        "RdevosPropagator": "propagator",
+        "load_rdevos": "checkpoint",
+        "propagate_probs": "inference",
+    },
+)

@@ -7,18 +7,19 @@ from typing import Mapping
 
 import torch
 
-from rvos_cli.models.checkpoint import build_from_state, read_checkpoint
+from rvos_cli.models.checkpoint import buffers_named, load_official
 from rvos_cli.models.rdevos.layout import layout
 from rvos_cli.models.rdevos.network import RDEVOS
 
 
-def load_rdevos(source: str | os.PathLike | Mapping[str, torch.Tensor]) -> RDEVOS:
+def load_rdevos(source: str | os.PathLike | Mapping[str, torch.Tensor], variant: str | None = None) -> RDEVOS:
     """An RDE-VOS network in eval mode, float32, on the CPU, from a checkpoint path or a state dict.
 
     BatchNorm `num_batches_tracked` counters may be absent (they do nothing in eval mode).
     """
-    state, origin = read_checkpoint(source)
-    official = layout()
-    official.check(state, origin)
-    counters = {k: torch.zeros((), dtype=torch.long) for k in official.shapes if k.endswith("num_batches_tracked")}
-    return build_from_state(RDEVOS, official.kept(state), counters)
+    return load_official(
+        source,
+        lambda state, origin: layout(),
+        lambda official: RDEVOS(),
+        lambda official: buffers_named(official, "num_batches_tracked", torch.zeros((), dtype=torch.long)),
+    )

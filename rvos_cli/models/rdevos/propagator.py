@@ -8,8 +8,7 @@ on the model's device: a frame goes there as uint8 and only the label map comes 
 
 from __future__ import annotations
 
-import contextlib
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -36,7 +35,7 @@ class RdevosPropagator:
     frame [H, W, 3] uint8 RGB; labels [H, W] uint8 (0 = background). Objects in `new_labels` whose
     ids are not tracked yet join on that frame; ids already tracked there are ignored. `size` is
     the short side the network works at (0 = native); a smaller frame is upscaled to it only with
-    `upscale`. `autocast` an optional torch dtype for mixed precision on `device`.
+    `upscale`. `net` is on `device` already; the caller's precision policy (autocast) applies.
     """
 
     name = "rdevos"
@@ -48,33 +47,48 @@ class RdevosPropagator:
         top_k: int,
         size: int = 480,
         device: torch.device = torch.device("cpu"),
-        autocast: torch.dtype | None = None,
         upscale: bool = True,
     ):
-        self.net = net.to(device)
+        self.network = net
         self.mem_every, self.top_k, self.size, self.upscale = mem_every, top_k, size, upscale
-        self.device, self.autocast = device, autocast
+        self.device = device
         self.ids: list[int] = []
         self.tracker: RDETracker | None = None
+
+    @classmethod
+    def from_options(cls, net: RDEVOS, options, device: torch.device, defaults: dict[str, Any]) -> RdevosPropagator:
+        """The memory schedule of `options`, else of the weights entry (`defaults`), else the YouTube-VOS
+        evaluation's."""
+        schedule = {
+            key: int(next(v for v in (getattr(options, key), defaults.get(key), EVAL_DEFAULTS[key]) if v is not None))
+            for key in ("mem_every", "top_k")
+        }
+        return cls(net, size=options.size, upscale=options.upscale, device=device, **schedule)
+
+    def working_size(self, height: int, width: int) -> tuple[int, int]:
+        return processing_size(height, width, self.size, self.upscale)
+
+    def settings(self) -> dict[str, Any]:
+        return {"size": self.size, "mem_every": self.mem_every, "top_k": self.top_k}
 
     def compile(self, compile_stage: Callable[[Callable], Callable]) -> None:
         """Replace the network's per-frame stages by `compile_stage` of them (e.g. `torch.compile`): the
         encoders and the decoder keep their shapes for a video; the memory read-out, which grows, stays."""
         for stage in ("encode_key", "encode_value", "segment"):
-            setattr(self.net, stage, compile_stage(getattr(self.net, stage)))
+            setattr(self.network, stage, compile_stage(getattr(self.network, stage)))
 
-    def start(self, frame: np.ndarray, labels: np.ndarray) -> None:
+    def start(self, frame: np.ndarray, labels: np.ndarray, prompts=()) -> None:
         _check_labels(labels, frame, "first-frame mask")
         ids = [int(i) for i in np.unique(labels) if i != 0]
         if not ids:
             raise InputError("the first-frame mask has no object (all pixels are 0); label objects with ids 1-255")
         self.output_size = frame.shape[:2]
         self.input_size = processing_size(*self.output_size, self.size, self.upscale)
-        self.tracker = RDETracker(self.net, top_k=self.top_k, mem_every=self.mem_every)
+        self.tracker = RDETracker(self.network, top_k=self.top_k, mem_every=self.mem_every)
         self.ids = []
         self._run(frame, labels, ids)
 
-    def step(self, frame: np.ndarray, new_labels: np.ndarray | None = None) -> np.ndarray:
+    def step(self, frame: np.ndarray, new_labels: np.ndarray | None = None, prompts=()) -> np.ndarray:
         if self.tracker is None:
             raise RuntimeError("start() must be called before step()")
         new_ids = []
@@ -94,9 +108,7 @@ class RdevosPropagator:
             labels = resize_labels(torch.from_numpy(np.ascontiguousarray(labels)).to(self.device), self.input_size)
             masks = (labels[None] == torch.tensor(new_ids, device=self.device)[:, None, None]).float()[:, None]
             self.ids += new_ids
-        mixed = torch.autocast(self.device.type, dtype=self.autocast) if self.autocast else contextlib.nullcontext()
-        with mixed:
-            return self.tracker.step(image, masks)
+        return self.tracker.step(image, masks)
 
 
 def _check_labels(labels: np.ndarray, frame: np.ndarray, what: str) -> None:

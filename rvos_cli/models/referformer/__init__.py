@@ -1,16 +1,15 @@
 """ReferFormer: referring video object segmentation with language as queries (Wu et al., CVPR 2022)."""
 
-from rvos_cli.models.referformer.checkpoint import load_referformer
-from rvos_cli.models.referformer.layout import detect_backbone, layout
-from rvos_cli.models.referformer.model import BACKBONES, ReferFormer, VideoFeatures
-from rvos_cli.models.referformer.postprocess import select_referred
+from rvos_cli.models.lazy import lazy_exports
 
-__all__ = [
-    "BACKBONES",
-    "ReferFormer",
-    "VideoFeatures",
-    "detect_backbone",
-    "layout",
-    "load_referformer",
-    "select_referred",
-]
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "BACKBONES": "model",
+        "ReferFormer": "model",
+        "VideoFeatures": "model",
+        "detect_backbone": "layout",
+        "load_referformer": "checkpoint",
+        "select_referred": "postprocess",
+    },
+)

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 import torch
 
-from rvos_cli.models.checkpoint import build_from_state, read_checkpoint
+from rvos_cli.models.checkpoint import buffers_named, load_official
 from rvos_cli.models.common.roberta import materialize_text_buffers
 from rvos_cli.models.common.video_swin import relative_position_index
 from rvos_cli.models.referformer.layout import detect_backbone, layout
@@ -24,20 +24,17 @@ def load_referformer(
     the keys unless given. A file that is not a ReferFormer checkpoint of that backbone raises one
     CheckpointError naming the keys that differ.
     """
-    state, origin = read_checkpoint(source)
-    backbone = backbone or detect_backbone(state)
-    official = layout(backbone)
-    official.check(state, origin)
-    computed = {
-        k: relative_position_index(window_of(backbone))
-        for k in official.shapes
-        if k.endswith("relative_position_index")
-    }
-    model = build_from_state(lambda: ReferFormer(backbone), official.kept(state), computed)
-    materialize_text_buffers(model.text_encoder)
-    return model
+    return load_official(
+        source,
+        lambda state, origin: layout(backbone or detect_backbone(state)),
+        lambda official: ReferFormer(official.variant),
+        lambda official: buffers_named(
+            official, "relative_position_index", relative_position_index(window_of(official.variant))
+        ),
+        materialize_text_buffers,
+    )
 
 
 def window_of(backbone: str) -> tuple[int, int, int]:
     """The (D, H, W) window whose index table the Swin blocks of `backbone` store."""
-    return (8, 7, 7) if backbone.startswith("video_swin") else (1, 7, 7)
+    return (8, 7, 7) if backbone.startswith("video-swin") else (1, 7, 7)

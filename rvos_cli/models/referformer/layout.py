@@ -8,20 +8,18 @@ from functools import lru_cache
 import torch
 
 from rvos_cli.errors import CheckpointError
+from rvos_cli.models.common.roberta import legacy_text_layout
 from rvos_cli.models.layout import CheckpointLayout
 from rvos_cli.models.referformer.model import BACKBONES, ReferFormer
 
 BODY = "backbone.0.body."
 POSITION_IDS = "text_encoder.embeddings.position_ids"
-EMBEDDINGS = "text_encoder.embeddings."
-# transformers 4.11.3 lists the RoBERTa embeddings in this order (current versions differ).
-EMBEDDINGS_ORDER = ("position_ids", "word_embeddings", "position_embeddings", "token_type_embeddings", "LayerNorm")
 # The box-refinement heads, registered twice by the original (`decoder.bbox_embed = bbox_embed`).
 ALIAS, CANONICAL = "transformer.decoder.bbox_embed.", "bbox_embed."
 
 
 @lru_cache(maxsize=len(BACKBONES))
-def layout(backbone: str = "video_swin_t_p4w7") -> CheckpointLayout:
+def layout(backbone: str = "video-swin-t") -> CheckpointLayout:
     """Every tensor of an official ReferFormer checkpoint with `backbone`, in the official order.
 
     Built from the model on `meta` (no memory). The Swin index tables are computed by the model, so a
@@ -33,14 +31,8 @@ def layout(backbone: str = "video_swin_t_p4w7") -> CheckpointLayout:
         raise ValueError(f"ReferFormer has no backbone {backbone!r}; it has {', '.join(BACKBONES)}")
     with torch.device("meta"):
         model = ReferFormer(backbone)
-    shapes = {name: tuple(t.shape) for name, t in model.state_dict().items()}
-    shapes[POSITION_IDS] = (1, model.text_encoder.config.max_position_embeddings)
-    names = [k for k in shapes if not k.startswith(EMBEDDINGS)]
-    embeddings = sorted(
-        (k for k in shapes if k.startswith(EMBEDDINGS)),
-        key=lambda k: EMBEDDINGS_ORDER.index(k[len(EMBEDDINGS) :].split(".")[0]),
-    )
-    names[names.index("text_encoder.encoder.layer.0.attention.self.query.weight") : 0] = embeddings
+    shapes = legacy_text_layout({name: tuple(t.shape) for name, t in model.state_dict().items()}, "text_encoder.")
+    names = list(shapes)
     aliases = {ALIAS + k[len(CANONICAL) :]: k for k in shapes if k.startswith(CANONICAL)}
     names[names.index("transformer.reference_points.weight") : 0] = list(aliases)
     shapes.update({alias: shapes[canonical] for alias, canonical in aliases.items()})
@@ -71,7 +63,12 @@ def detect_backbone(state: Mapping[str, torch.Tensor]) -> str:
             "pass the ReferFormer checkpoint of the Ref-Youtube-VOS model zoo"
         )
     if len(embed) == 4:  # image Swin: Conv2d patches
-        return {96: "swin_t_p4w7", 192: "swin_l_p4w7"}.get(embed[0], "swin_t_p4w7")
+        return {96: "swin-t", 192: "swin-l"}.get(embed[0], "swin-t")
     if embed[0] == 128:
-        return "video_swin_b_p4w7"
-    return "video_swin_s_p4w7" if shape("layers.2.blocks.6.norm1.weight") is not None else "video_swin_t_p4w7"
+        return "video-swin-b"
+    return "video-swin-s" if shape("layers.2.blocks.6.norm1.weight") is not None else "video-swin-t"
+
+
+def layout_of(state: Mapping[str, torch.Tensor], origin: str = "checkpoint") -> CheckpointLayout:
+    """The layout of the backbone `state` has."""
+    return layout(detect_backbone(state))

@@ -31,16 +31,9 @@ from rvos_cli.models.referformer.pixel_decoder import (
     clip_tokens,
 )
 
-# The backbones of the Ref-Youtube-VOS model zoo, as the official `--backbone` names them.
-BACKBONES = (
-    "video_swin_t_p4w7",
-    "video_swin_s_p4w7",
-    "video_swin_b_p4w7",
-    "swin_t_p4w7",
-    "swin_l_p4w7",
-    "resnet50",
-    "resnet101",
-)
+# The backbones of the Ref-Youtube-VOS model zoo (the official `--backbone` spells the Swins
+# `video_swin_t_p4w7`, `swin_l_p4w7`, ...: every Swin there has patch 4 and window 7).
+BACKBONES = ("video-swin-t", "video-swin-s", "video-swin-b", "swin-t", "swin-l", "resnet50", "resnet101")
 MASK_STRIDE = 4
 
 
@@ -53,11 +46,11 @@ class BackboneBody(nn.Module):
 
     def __init__(self, name: str):
         super().__init__()
-        self.is_video = name.startswith("video_swin")
+        self.is_video = name.startswith("video-swin")
         if self.is_video:
-            self.body = video_swin.VideoSwinBackbone(*video_swin.SIZES[name.split("_")[2]])
+            self.body = video_swin.VideoSwinBackbone(*video_swin.SIZES[name.rsplit("-", 1)[1]])
         elif name.startswith("swin"):
-            self.body = swin.SwinBackbone(*swin.SIZES[name.split("_")[1]])
+            self.body = swin.SwinBackbone(*swin.SIZES[name.rsplit("-", 1)[1]])
         else:
             self.body = ResNet(DEPTHS[name], norm=FrozenBatchNorm2d)
         self.channels = self.body.channels
@@ -104,7 +97,7 @@ class ReferFormer(nn.Module):
 
     def __init__(
         self,
-        backbone: str = "video_swin_t_p4w7",
+        backbone: str = "video-swin-t",
         num_queries: int = 5,
         num_classes: int = 1,
         d_model: int = 256,

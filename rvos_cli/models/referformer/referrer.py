@@ -5,10 +5,10 @@ from __future__ import annotations
 import torch
 
 from rvos_cli.models.referformer.postprocess import select_referred
-from rvos_cli.models.referring import Referrer
+from rvos_cli.models.referring import WindowedReferrer
 
 
-class ReferFormerReferrer(Referrer):
+class ReferFormerReferrer(WindowedReferrer):
     """ReferFormer: short side 360 and, unlike MTTR and SOC, no bound on the long side (`max_size`
     None); masks upsampled from stride 4 straight to the frames."""
 

@@ -1,8 +1,15 @@
 """SOC: referring video object segmentation with a video-level object cluster (Luo et al., NeurIPS 2023)."""
 
-from rvos_cli.models.soc.checkpoint import load_soc
-from rvos_cli.models.soc.layout import BACKBONES, detect_backbone, layout
-from rvos_cli.models.soc.model import SOC, VideoFeatures
-from rvos_cli.models.soc.postprocess import select_referred
+from rvos_cli.models.lazy import lazy_exports
 
-__all__ = ["BACKBONES", "SOC", "VideoFeatures", "detect_backbone", "layout", "load_soc", "select_referred"]
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "BACKBONES": "layout",
+        "SOC": "model",
+        "VideoFeatures": "model",
+        "detect_backbone": "layout",
+        "load_soc": "checkpoint",
+        "select_referred": "postprocess",
+    },
+)

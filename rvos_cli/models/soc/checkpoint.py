@@ -4,21 +4,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from functools import partial
 
 import torch
 
 from rvos_cli.errors import CheckpointError
-from rvos_cli.models.checkpoint import build_from_state, read_checkpoint
+from rvos_cli.models.checkpoint import buffers_named, load_official
 from rvos_cli.models.common.roberta import materialize_text_buffers
 from rvos_cli.models.common.video_swin import relative_position_index
-from rvos_cli.models.soc.layout import (
-    CLASS_EMBED,
-    INDEX,
-    detect_backbone,
-    layout,
-    layout_of,
-)
+from rvos_cli.models.soc.layout import CLASS_EMBED, INDEX, detect_backbone, layout, layout_of
 from rvos_cli.models.soc.model import SOC
 
 
@@ -32,21 +25,22 @@ def load_soc(source: str | os.PathLike | Mapping[str, torch.Tensor], backbone: s
     model computes and the aliased box heads; a file of another model raises one CheckpointError
     naming the entries that differ.
     """
-    state, origin = read_checkpoint(source)
-    official = layout_of(state, backbone or _detect_backbone(state, origin))
-    official.check(state, origin)
-    index = relative_position_index()
-    computed = {name: index for name in official.shapes if name.endswith(INDEX)}
-    build = partial(SOC, official.variant, official.shapes[CLASS_EMBED][0])
-    model = build_from_state(build, official.kept(state), computed)
-    materialize_text_buffers(model.text_encoder)
-    return model
+    return load_official(
+        source,
+        lambda state, origin: soc_layout_of(state, origin, backbone),
+        lambda official: SOC(official.variant, official.shapes[CLASS_EMBED][0]),
+        lambda official: buffers_named(official, INDEX, relative_position_index()),
+        materialize_text_buffers,
+    )
 
 
-def _detect_backbone(state: Mapping[str, torch.Tensor], origin: str) -> str:
-    try:
-        return detect_backbone(state)
-    except CheckpointError:
-        # Not a Video-Swin SOC file at all: name what differs from the default layout, and the file.
-        layout().check(state, origin)
-        raise
+def soc_layout_of(state: Mapping[str, torch.Tensor], origin: str = "checkpoint", backbone: str | None = None):
+    """The layout of a SOC state dict; for a file that is no Video-Swin SOC at all, the error names
+    what differs from the default layout."""
+    if backbone is None:
+        try:
+            backbone = detect_backbone(state)
+        except CheckpointError:
+            layout().check(state, origin)
+            raise
+    return layout_of(state, backbone)

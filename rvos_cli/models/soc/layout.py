@@ -8,6 +8,7 @@ from functools import lru_cache
 import torch
 
 from rvos_cli.errors import CheckpointError
+from rvos_cli.models.common.roberta import legacy_text_layout
 from rvos_cli.models.layout import CheckpointLayout
 
 # The official backbone names (`--backbone`); the model zoo has checkpoints for these two.
@@ -34,9 +35,6 @@ PREFIXES = (
     "controller.",
 )
 POSITION_IDS = "text_encoder.embeddings.position_ids"
-EMBEDDINGS = "text_encoder.embeddings."
-# transformers 4.24 lists the RoBERTa embeddings in this order (current versions differ).
-EMBEDDINGS_ORDER = ("position_ids", "word_embeddings", "position_embeddings", "token_type_embeddings", "LayerNorm")
 # The box heads are registered twice (`transformer.decoder.bbox_embed = bbox_embed`); the port
 # holds them once, at `bbox_embed`, and hands them to the decoder.
 ALIAS, CANONICAL = "transformer.decoder.bbox_embed.", "bbox_embed."
@@ -64,8 +62,7 @@ def layout(backbone: str = BACKBONES[0], num_classes: int = 1) -> CheckpointLayo
         raise ValueError(f"SOC has no backbone {backbone!r}; it has {', '.join(BACKBONES)}")
     with torch.device("meta"):
         model = SOC(backbone, num_classes)
-    shapes = {name: tuple(t.shape) for name, t in model.state_dict().items()}
-    shapes[POSITION_IDS] = (1, model.text_encoder.config.max_position_embeddings)
+    shapes = legacy_text_layout({name: tuple(t.shape) for name, t in model.state_dict().items()}, "text_encoder.")
     shapes.update({ALIAS + k[len(CANONICAL) :]: s for k, s in shapes.items() if k.startswith(CANONICAL)})
     return CheckpointLayout(
         "soc",
@@ -81,21 +78,14 @@ def layout(backbone: str = BACKBONES[0], num_classes: int = 1) -> CheckpointLayo
 def official_order(names) -> list[str]:
     """The port's state-dict `names` (plus the alias and `position_ids`) in the official order.
 
-    The port registers its top-level modules in the official order, so only three things move:
-    the modules group by `PREFIXES`, the RoBERTa embeddings take the 4.24 order, and the aliased
-    box heads sit after the decoder layers, where the original decoder registers them.
+    The port registers its top-level modules in the official order, so only two things move (the
+    RoBERTa embeddings are already in the 4.24 order, `legacy_text_layout`): the modules group by
+    `PREFIXES`, and the aliased box heads sit after the decoder layers, where the original decoder
+    registers them.
     """
     groups: dict[str, list[str]] = {prefix: [] for prefix in PREFIXES}
     for name in names:
         groups[next(p for p in PREFIXES if name.startswith(p))].append(name)
-    text = groups["text_encoder."]
-    text.sort(
-        key=lambda k: (
-            EMBEDDINGS_ORDER.index(k[len(EMBEDDINGS) :].split(".")[0])
-            if k.startswith(EMBEDDINGS)
-            else len(EMBEDDINGS_ORDER)
-        )
-    )  # a stable sort: the encoder layers and pooler keep their order
     transformer = [k for k in groups["transformer."] if not k.startswith(ALIAS)]
     at = next(i for i, k in enumerate(transformer) if k.startswith(ALIAS_BEFORE))
     transformer[at:at] = [k for k in groups["transformer."] if k.startswith(ALIAS)]

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from rvos_cli.models.referring import Referrer
+from rvos_cli.models.referring import WindowedReferrer
 from rvos_cli.models.soc.postprocess import select_referred
 
 
-class SocReferrer(Referrer):
+class SocReferrer(WindowedReferrer):
     """SOC: short side 360, long side at most 640 (`RandomResize([360], max_size=640)`); expressions
     as written; masks upsampled from stride 4 straight to the frames."""
 
