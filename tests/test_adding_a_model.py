@@ -68,6 +68,9 @@ def test_propagate_with_a_checkpoint_file_through_cli_api_and_bench(clip, tmp_pa
     assert all(np.array_equal(labels, expected) for labels in labels_of(tmp_path / "o"))
     tracked = list(rvos.Propagator("toyprop", checkpoint=weights).track(str(video), first))
     assert len(tracked) == 6 and all(np.array_equal(labels, expected) for _, labels in tracked)
+    # A folder holding the checkpoint (an installed entry's, or one fetched by hand) serves too.
+    (_, labels), *_ = rvos.Propagator("toyprop", checkpoint=tmp_path).track(str(video), first)
+    assert np.array_equal(labels, expected)
     bench = cli("bench", "propagate", "--model", "toyprop", "--frames", "3", "--size", "48x64", "--repeat", "1",
                 "--warmup", "0", "--json")  # fmt: skip
     assert bench["model"] == "toyprop" and bench["weights"] == "random" and bench["parameters"] == 1

@@ -115,9 +115,13 @@ def resolve_weights(
     return ResolvedWeights(model, path, entry, dict(entry.defaults) if entry else {}, folder)
 
 
+CHECKPOINT_SUFFIXES = (".safetensors", ".pth", ".pt", ".tar", ".ckpt", ".bin")
+
+
 def checked_checkpoint(path: Path, spec) -> Path:
-    """`--checkpoint` as the model's weights format wants it: a file for an official checkpoint, a
-    folder with config.json for a Hugging Face model."""
+    """`--checkpoint` as the model's weights format wants it: for an official checkpoint a file, or a
+    folder holding one (an installed entry's model.safetensors, or a lone checkpoint file); for a
+    Hugging Face model a folder with config.json."""
     if spec.weights == "hf":
         if not (path / "config.json").is_file():
             what = "a file" if path.is_file() else "a folder without config.json" if path.is_dir() else "missing"
@@ -126,6 +130,17 @@ def checked_checkpoint(path: Path, spec) -> Path:
                 "(config.json and its .safetensors files)"
             )
         return path
+    if path.is_dir():
+        found = sorted(p for p in path.iterdir() if p.is_file() and p.name.endswith(CHECKPOINT_SUFFIXES))
+        converted = path / "model.safetensors"
+        if converted.is_file():
+            return converted
+        if len(found) == 1:
+            return found[0]
+        raise InputError(
+            f"--checkpoint {path} is a folder with {len(found) or 'no'} checkpoint files; "
+            f"pass the {spec.title} checkpoint file itself"
+        )
     if not path.is_file():
         raise InputError(
             f"--checkpoint {path} does not exist (or is not a file); pass the downloaded {spec.title} checkpoint file"
