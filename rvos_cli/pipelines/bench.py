@@ -25,6 +25,7 @@ from rvos_cli.models.referring import Referrer
 from rvos_cli.pipelines.build import build_propagator, build_referrer, propagate_weights, random_weights, refer_weights
 from rvos_cli.pipelines.device import Runtime, device_name, resolve_runtime, sync
 from rvos_cli.pipelines.options import (
+    MAX_MODEL_SIZE,
     ClipOptions,
     PropagateOptions,
     ReferModelOptions,
@@ -37,6 +38,7 @@ from rvos_cli.pipelines.propagate import PropagateRequest, run_propagate
 from rvos_cli.pipelines.refer import ReferRequest, query_batches, run_refer
 from rvos_cli.pipelines.stats import summarize
 from rvos_cli.ui import Reporter
+from rvos_cli.video.images import MAX_PIXELS, MAX_SIDE
 from rvos_cli.weights.resolve import ResolvedWeights, installed_weights
 
 TASKS = ("refer", "propagate")
@@ -152,6 +154,11 @@ def parse_size(text: str | None, flag: str = "--size") -> tuple[int, int] | None
         raise InputError(f"{flag} {text!r} is not HxW, e.g. 720x1280") from None
     if height < 16 or width < 16:
         raise InputError(f"{flag} {text} is too small; use at least 16x16")
+    limit = MAX_MODEL_SIZE if flag == "--size" else MAX_SIDE  # the model input, or a generated clip's frames
+    if max(height, width) > limit or height * width > MAX_PIXELS:
+        raise InputError(
+            f"{flag} {text} is over {limit} pixels a side (or {MAX_PIXELS:,} in all): it cannot fit in memory"
+        )
     return height, width
 
 

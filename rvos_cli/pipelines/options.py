@@ -165,6 +165,8 @@ class ReferModelOptions(WeightsOptions):
         size, max_size = self.input_bounds()
         if size < 32:
             raise InputError(f"--size {size} must be at least 32")
+        if size > MAX_MODEL_SIZE:
+            raise InputError(f"--size {size} is more than {MAX_MODEL_SIZE} pixels, which cannot fit in memory")
         if max_size is not None and max_size < size:
             raise InputError(f"--max-size {max_size} must be at least --size {size}")
         self.check_checkpoint()
@@ -257,7 +259,22 @@ class ClipOptions:
     end: str | None = None
     max_seconds: float = 10.0
 
+    def __post_init__(self):
+        # Checked here, so that a bad value is one exit 2 and not the error of every video of a batch.
+        from rvos_cli.video.reader import Trim, check_clip_numbers
+        from rvos_cli.video.timecode import parse_time
+
+        check_clip_numbers(self.fps, self.max_seconds)
+        Trim(parse_time(self.start, "--start"), parse_time(self.end, "--end"), self.max_seconds).bounds()
+
+
+# The largest short side a model may work at: 4096 pixels (a 16:9 frame of 4096x7282, ~30 million
+# pixels, already takes several GB per frame in a network); larger values cannot fit in memory.
+MAX_MODEL_SIZE = 4096
+
 
 def _check_size(size: int) -> None:
     if size < 0:
         raise InputError(f"--size must be 0 (native) or a positive shorter side, got {size}")
+    if size > MAX_MODEL_SIZE:
+        raise InputError(f"--size {size} is more than {MAX_MODEL_SIZE} pixels, which cannot fit in memory")
