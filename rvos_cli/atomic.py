@@ -176,9 +176,8 @@ class Journal:
         return self.completed[mark[0] :], self.removed - mark[1]
 
     def describe(self, mark: tuple[int, int]) -> str:
-        """What an interrupted command leaves: e.g. "partial outputs were removed; 2 finished outputs
-        were kept (a.mp4, ...)", or "its outputs were complete and kept (clip.masks)" when the signal came
-        after the last of them."""
+        """What an interrupted command leaves, said truthfully: "partial outputs were removed", the
+        outputs that were already complete (they are kept), or "no output was written"."""
         completed, removed = self.since(mark)
         names = ", ".join(os.fspath(p) for p in completed[:2]) + (", ..." if len(completed) > 2 else "")
         if removed and completed:

@@ -14,9 +14,6 @@ import pytest
 from typer.testing import CliRunner
 
 from rvos_cli.cli import app
-from rvos_cli.pipelines.batch import BatchRequest, check_plan, propagate_request
-from rvos_cli.pipelines.items import Item, manifest_items
-from rvos_cli.pipelines.options import FlowOptions
 from rvos_cli.video import read_label_png, write_palette_png
 from rvos_cli.video.synthetic import write_sample
 
@@ -55,7 +52,7 @@ def snapshot(folder: Path) -> dict[str, bytes]:
 def _sibling(work):
     (work / "sib").mkdir()
     os.chdir(work / "sib")
-    return ["../frames", "--mask", "../clip.mask.png", "-o", "../frames"]
+    return [work / "frames", "--mask", "../clip.mask.png", "-o", "../frames"]
 
 
 def _dotdot_video(work):
@@ -209,6 +206,10 @@ def test_one_rows_output_that_is_another_rows_input_is_refused(work):
 def test_the_plan_of_40000_rows_is_checked_in_linear_time(tmp_path):
     """The duplicate-name check was quadratic (33 s for 40,000 rows); every check is now a dictionary
     lookup per path, so this plan takes seconds even on a busy machine."""
+    from rvos_cli.pipelines.batch import BatchRequest, check_plan, propagate_request
+    from rvos_cli.pipelines.items import Item, manifest_items
+    from rvos_cli.pipelines.options import FlowOptions
+
     rows = "\n".join(f"v/{i}.mp4,m/{i}.png,item{i}" for i in range(40_000))
     (tmp_path / "big.csv").write_text("input,mask,name\n" + rows + "\n")
     items = manifest_items(tmp_path / "big.csv", "propagate")

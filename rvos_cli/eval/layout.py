@@ -14,7 +14,7 @@ from typing import Callable
 import numpy as np
 
 from rvos_cli.errors import InputError
-from rvos_cli.video.images import read_header
+from rvos_cli.video.images import check_size, read_header
 from rvos_cli.video.palette import read_label_png
 
 
@@ -42,7 +42,8 @@ class Track:
 def read_pair(gt_frame: Path, pred_frame: Path) -> tuple[np.ndarray, np.ndarray]:
     """(gt ids, pred ids) of one frame, both int32 [H, W]; exit 2 when the sizes differ, which the
     PNG headers tell before either is decoded (a prediction can never be larger than its ground truth)."""
-    gt_size, pred_size = (read_header(path, "mask") for path in (gt_frame, pred_frame))
+    gt_size, pred_size = read_header(gt_frame, "mask"), read_header(pred_frame, "mask")
+    check_size(gt_size, gt_frame, "mask")
     if (gt_size.width, gt_size.height) != (pred_size.width, pred_size.height):
         raise InputError(
             f"prediction {pred_frame} is {pred_size.width}x{pred_size.height} but ground truth {gt_frame} "
