@@ -18,27 +18,20 @@ import rvos
 from rvos_cli.cli import app
 from rvos_cli.errors import InputError
 from rvos_cli.video import read_label_png, write_palette_png
-from rvos_cli.video.synthetic import write_sample
 
 
 def rvos_cli(*args):
     return CliRunner().invoke(app, [str(a) for a in args])
 
 
-@pytest.fixture(scope="module")
-def sample(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("inputs")
-    mask = write_sample(folder / "clip.mp4", seconds=0.5, fps=8, width=64, height=48, audio=False)
-    return folder / "clip.mp4", mask
+@pytest.fixture
+def sample(tiny_clip):
+    return tiny_clip
 
 
 @pytest.fixture
-def work(tmp_path, sample, monkeypatch):
-    for path in sample:
-        shutil.copy(path, tmp_path / path.name)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("RVOS_HOME", str(tmp_path / "cache"))
-    return tmp_path
+def work(tiny_work):
+    return tiny_work
 
 
 def chunk(kind: bytes, data: bytes) -> bytes:

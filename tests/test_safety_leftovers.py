@@ -20,11 +20,9 @@ from rvos_cli.video import read_label_png
 from rvos_cli.video.synthetic import write_sample
 
 
-@pytest.fixture(scope="module")
-def sample(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("leftovers")
-    mask = write_sample(folder / "clip.mp4", seconds=0.5, fps=8, width=64, height=48, audio=False)
-    return folder / "clip.mp4", mask
+@pytest.fixture
+def sample(tiny_clip):
+    return tiny_clip
 
 
 def flow(sample, *args):

@@ -15,27 +15,15 @@ from typer.testing import CliRunner
 
 from rvos_cli.cli import app
 from rvos_cli.video import read_label_png, write_palette_png
-from rvos_cli.video.synthetic import write_sample
-
-
-@pytest.fixture(scope="module")
-def sample(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("safety")
-    mask = write_sample(folder / "clip.mp4", seconds=0.5, fps=8, width=64, height=48, audio=False)
-    return folder / "clip.mp4", mask
 
 
 @pytest.fixture
-def work(tmp_path, sample, monkeypatch):
-    """clip.mp4, clip.mask.png and frames/ (3 PNG frames) in a fresh folder, which is the current one."""
-    for path in sample:
-        shutil.copy(path, tmp_path / path.name)
-    (tmp_path / "frames").mkdir()
+def work(tiny_work):
+    """tiny_work plus frames/: 3 PNG frames of the clip's size."""
+    (tiny_work / "frames").mkdir()
     for i in range(3):
-        write_palette_png(tmp_path / "frames" / f"{i:05d}.png", np.full((48, 64), i, np.uint8))
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("RVOS_HOME", str(tmp_path / "cache"))
-    return tmp_path
+        write_palette_png(tiny_work / "frames" / f"{i:05d}.png", np.full((48, 64), i, np.uint8))
+    return tiny_work
 
 
 def rvos(*args):
@@ -131,11 +119,14 @@ def test_eval_csv_through_a_symlink_into_the_ground_truth_is_refused(work):
 # --- names read from data files ---------------------------------------------------------------
 
 
-BAD_NAMES = ["../../escaped", "/tmp/absolute", "a\\b", "..", ".", "a\u0000b", "tab\there"]
+BAD_NAMES = ["../../escaped", "{absolute}", "a\\b", "..", ".", "a\u0000b", "tab\there"]
 
 
 def test_manifest_names_that_are_not_one_file_name_fail_that_row_alone(work):
-    rows = [{"input": "clip.mp4", "mask": "clip.mask.png", "name": name} for name in BAD_NAMES]
+    absolute = work.parent / f"{work.name}-escaped"
+    rows = [
+        {"input": "clip.mp4", "mask": "clip.mask.png", "name": name.format(absolute=absolute)} for name in BAD_NAMES
+    ]
     rows.append({"input": "clip.mp4", "mask": "clip.mask.png", "name": "good"})
     (work / "m.jsonl").write_text("\n".join(json.dumps(row) for row in rows) + "\n")
     result = rvos("propagate", "--manifest", "m.jsonl", "-o", "out/deep", "--model", "flow", "--json")
@@ -144,7 +135,7 @@ def test_manifest_names_that_are_not_one_file_name_fail_that_row_alone(work):
     assert summary["done"] == 1 and len(summary["failed"]) == len(BAD_NAMES)
     assert all("plain file name" in failure["error"] for failure in summary["failed"])
     assert sorted(os.listdir(work / "out" / "deep")) == ["good"]
-    assert sorted(os.listdir(work / "out")) == ["deep"] and not Path("/tmp/absolute").exists()
+    assert sorted(os.listdir(work / "out")) == ["deep"] and not absolute.exists()
 
 
 def test_ytvos_ids_that_leave_the_root_fail_that_video_alone(work):
