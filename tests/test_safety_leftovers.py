@@ -49,17 +49,17 @@ def fake_temporary(folder: Path, name: str, pid: int, tag: str, kind: str = "par
 
 
 def test_a_killed_runs_temporaries_are_removed_by_the_next_run_and_a_live_runs_never(tmp_path, sample, capfd):
-    from rvos_cli import atomic
+    from rvos_cli import temporaries
 
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()
     alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
-        host = atomic._host()
+        host = temporaries.host_tag()
         dead = fake_temporary(tmp_path, "out", gone.pid, host + "000000")
         reused = fake_temporary(tmp_path, "out", alive.pid, host + "000000")  # that PID now runs something else
         old = fake_temporary(tmp_path, "out", gone.pid, host + "000000", "old")
-        running = fake_temporary(tmp_path, "out", alive.pid, atomic._tag(alive.pid))
+        running = fake_temporary(tmp_path, "out", alive.pid, temporaries.process_tag(alive.pid))
         elsewhere = fake_temporary(tmp_path, "out", gone.pid, "ffff000000" if host != "ffff" else "eeee000000")
         result = flow(sample, "-o", tmp_path / "out")
         assert result.exit_code == 0, result.output
