@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 from rvos_cli import settings
 from rvos_cli.errors import EXIT_PARTIAL, InputError, RvosError, output_error
-from rvos_cli.paths import CONTAINS, INSIDE, IS, Resolver, conflicts
+from rvos_cli.paths import CONTAINS, INSIDE, IS, Resolver, child, conflicts, safe_name
 from rvos_cli.pipelines.items import Item
 from rvos_cli.pipelines.options import ClipOptions, PropagateOptions, ReferModelOptions, RuntimeOptions, WindowOptions
 from rvos_cli.pipelines.shards import shard
@@ -131,8 +131,9 @@ class BatchRequest:
 def refer_request(batch: BatchRequest, item: Item):
     from rvos_cli.pipelines.refer import ReferRequest, default_output
 
-    output = item.output or (batch.out / f"{item.name}.refer.mp4" if batch.out else default_output(item.input))
-    masks = item.masks or (batch.masks / item.name if batch.masks else None)
+    name = safe_name(item.name, "video name")  # every output under the batch's folders stays inside them
+    output = item.output or (batch.out / f"{name}.refer.mp4" if batch.out else default_output(item.input))
+    masks = item.masks or (child(batch.masks, name, "video name") if batch.masks else None)
     return ReferRequest(
         item.input,
         list(item.texts),
@@ -151,8 +152,9 @@ def refer_request(batch: BatchRequest, item: Item):
 def propagate_request(batch: BatchRequest, item: Item):
     from rvos_cli.pipelines.propagate import PropagateRequest, default_output
 
-    output = item.output or (batch.out / item.name if batch.out else default_output(item.input))
-    video = item.video or (batch.video / f"{item.name}.mp4" if batch.video else None)
+    name = safe_name(item.name, "video name")  # every output under the batch's folders stays inside them
+    output = item.output or (child(batch.out, name, "video name") if batch.out else default_output(item.input))
+    video = item.video or (batch.video / f"{name}.mp4" if batch.video else None)
     return PropagateRequest(item.input, item.mask, batch.options, batch.runtime, batch.clip, output=output, video=video)
 
 

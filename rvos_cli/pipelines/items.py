@@ -80,7 +80,8 @@ def _rows(path: Path) -> Iterator[Any]:
     try:
         with open(path, encoding="utf-8-sig", newline="") as handle:
             if not json_lines:
-                yield from csv.DictReader(handle)
+                for row in csv.DictReader(handle):  # header names without the spaces around them
+                    yield {(key or "").strip(): value for key, value in row.items()}
                 return
             number = 0
             for line in handle:
@@ -113,6 +114,8 @@ def manifest_items(path: Path, task: str) -> list[Item]:
 def _manifest_item(row: Any, number: int, manifest: Path, task: str, resolver: Resolver) -> Item:
     label = f"manifest {manifest} row {number}"
     given = row.get("name") if isinstance(row, dict) else None
+    if isinstance(given, int) and not isinstance(given, bool):
+        given = str(given)  # JSON `"name": 7`
     report = given if isinstance(given, str) and name_problem(given) is None else f"row {number}"
     try:
         if isinstance(row, InputError):
