@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from typing import Iterator, Mapping
 
 import numpy as np
@@ -10,6 +11,7 @@ import numpy as np
 from rvos.source import Video, video_source
 from rvos_cli.errors import InputError
 from rvos_cli.models.registry import MODELS, model_spec
+from rvos_cli.pipelines.annotations import label_ids
 from rvos_cli.pipelines.build import build_propagator
 from rvos_cli.pipelines.device import resolve_runtime
 from rvos_cli.pipelines.options import RuntimeOptions, propagate_options
@@ -52,6 +54,7 @@ class Propagator:
         self.runtime = resolve_runtime(runtime, torch=model_spec(model).torch)
         resolved = None if state is None else ResolvedWeights(options.model, state)
         self.propagator, self.settings = build_propagator(options, self.runtime, resolved)
+        self._streaming = threading.Lock()  # held while a track() stream is open
 
     @property
     def name(self) -> str:
@@ -70,15 +73,32 @@ class Propagator:
     ) -> Iterator[tuple[int, np.ndarray]]:
         """Yield (frame index, labels [H, W] uint8) for every frame, the first one included.
 
-        first_mask: [H, W] integer ids (0 background) of the first frame; later: {frame index: mask}
-        adding objects on later frames. video: a path or RGB uint8 frames [T, H, W, 3].
+        first_mask: [H, W] integer ids 0-255 (0 background) of the first frame; later: {frame index:
+        mask} adding objects on later frames. video: a path or RGB uint8 frames [T, H, W, 3]. The
+        model holds one video's state, so one stream runs at a time: a second `track()` started while
+        another is open (interleaved, or in another thread) raises InputError; finish or `close()` the
+        first, or use one Propagator per stream.
         """
-        source = video_source(video, fps, start, end, max_seconds)
-        first = np.asarray(first_mask)
-        if first.shape != (source.info.height, source.info.width):
+        first = label_ids(first_mask, "the first mask")  # here, not at the first frame
+        later = {index: label_ids(mask, f"the mask of frame {index}") for index, mask in (later or {}).items()}
+        return self._track(video, first, later, fps, start, end, max_seconds)
+
+    def _track(self, video, first, later, fps, start, end, max_seconds) -> Iterator[tuple[int, np.ndarray]]:
+        if not self._streaming.acquire(blocking=False):
             raise InputError(
-                f"the first mask is {first.shape[1]}x{first.shape[0]} but the frames are "
-                f"{source.info.width}x{source.info.height}"
+                "this Propagator is already tracking a video (a track() stream is still open); finish or "
+                "close() that stream first, or make one Propagator per stream"
             )
-        for index, _, labels in propagate_frames(self.propagator, source, first.astype(np.uint8), self.runtime, later):
-            yield index, labels
+        try:
+            source = video_source(video, fps, start, end, max_seconds)
+            size = (source.info.height, source.info.width)
+            for index, mask in [(0, first), *later.items()]:
+                if mask.shape != size:
+                    what = "the first mask" if index == 0 else f"the mask of frame {index}"
+                    raise InputError(
+                        f"{what} is {mask.shape[1]}x{mask.shape[0]} but the frames are {size[1]}x{size[0]}"
+                    )
+            for index, _, labels in propagate_frames(self.propagator, source, first, self.runtime, later):
+                yield index, labels
+        finally:
+            self._streaming.release()

@@ -13,7 +13,7 @@ from rvos_cli.models.registry import model_spec
 from rvos_cli.pipelines.build import build_referrer
 from rvos_cli.pipelines.device import resolve_runtime
 from rvos_cli.pipelines.options import RuntimeOptions, WindowOptions, refer_options
-from rvos_cli.pipelines.refer import segment_windows
+from rvos_cli.pipelines.refer import query_texts, segment_windows
 from rvos_cli.pipelines.timing import Timings
 from rvos_cli.weights.resolve import ResolvedWeights, tokenizer_folder
 
@@ -62,13 +62,27 @@ class Referrer:
         return self.model.name
 
     def segment(
-        self, video: Video, texts: list[str], *, fps: float | None = None, start=None, end=None, max_seconds: float = 0
+        self,
+        video: Video,
+        texts: str | list[str],
+        *,
+        fps: float | None = None,
+        start=None,
+        end=None,
+        max_seconds: float = 0,
     ) -> Iterator[tuple[int, np.ndarray]]:
         """Yield (frame index, masks [Q, H, W] bool) for every frame, in order, window by window.
 
+        texts: the queries, a list of non-empty strings (one string is one query).
         video: a video file or frames folder (all of it unless start / end / max_seconds say), or
         RGB uint8 frames [T, H, W, 3]. Masks are at the frames' own size, query q in masks[q].
         """
+        texts = query_texts(texts)  # here, not at the first frame: a string is one query, bad values an InputError
+        return self._segment(video, texts, fps, start, end, max_seconds)
+
+    def _segment(
+        self, video: Video, texts: list[str], fps, start, end, max_seconds
+    ) -> Iterator[tuple[int, np.ndarray]]:
         source = video_source(video, fps, start, end, max_seconds)
         info = source.info
         ids, mask, _ = self.tokenizer.encode([self.model.prepare_text(t) for t in texts])

@@ -182,7 +182,8 @@ Shard = Annotated[
     typer.Option(
         "--shard",
         metavar="I/N",
-        help="I/N: process every N-th video of the sorted batch from the I-th [default: Slurm array, else all].",
+        help="I/N, counted from 1 as Playwright's and Jest's --shard: the I-th of N parts of the batch sorted by "
+        "name (1/4 ... 4/4 split it in four) [default: the Slurm array task, else all].",
     ),
 ]
 SkipExisting = Annotated[
@@ -288,8 +289,10 @@ def refer(
     quiet: Quiet = False,
 ) -> None:
     """Segment the objects that text queries describe, in one video or a batch."""
-    from rvos_cli.pipelines.batch import BatchRequest, parse_shard, refer_items, run_batch, shard_of
+    from rvos_cli.pipelines.batch import BatchRequest, run_batch
+    from rvos_cli.pipelines.items import refer_items
     from rvos_cli.pipelines.options import ClipOptions, RuntimeOptions, WindowOptions, refer_options
+    from rvos_cli.pipelines.shards import parse_shard, refuse_on_single_run
 
     runtime = RuntimeOptions(device, precision, compile_model)
     options = refer_options(
@@ -309,7 +312,7 @@ def refer(
     if items is not None:
         batch = BatchRequest(
             "refer",
-            shard_of(items, shard),
+            items,
             options,
             runtime,
             clip,
@@ -320,10 +323,12 @@ def refer(
             legend=legend,
             skip_existing=skip_existing,
             shard=parse_shard(shard),
+            sources=(manifest,) if manifest else (),
         )
         summary = run_batch(batch, reporter)
         reporter.result(summary)
         raise typer.Exit(summary.exit_code)
+    refuse_on_single_run(shard)
     from rvos_cli.pipelines.refer import ReferRequest, run_refer  # torch: only once the options are good
 
     request = ReferRequest(
@@ -413,9 +418,11 @@ def propagate(
     quiet: Quiet = False,
 ) -> None:
     """Propagate a first-frame label mask through a video, or through each video of a batch."""
-    from rvos_cli.pipelines.batch import BatchRequest, parse_shard, propagate_items, run_batch, shard_of
+    from rvos_cli.pipelines.batch import BatchRequest, run_batch
+    from rvos_cli.pipelines.items import propagate_items
     from rvos_cli.pipelines.options import ClipOptions, RuntimeOptions, propagate_options
     from rvos_cli.pipelines.propagate import PropagateRequest, run_propagate
+    from rvos_cli.pipelines.shards import parse_shard, refuse_on_single_run
 
     runtime = RuntimeOptions(device, precision, compile_model)
     options = propagate_options(
@@ -435,7 +442,7 @@ def propagate(
     if items is not None:
         batch = BatchRequest(
             "propagate",
-            shard_of(items, shard),
+            items,
             options,
             runtime,
             clip,
@@ -443,10 +450,12 @@ def propagate(
             video=video,
             skip_existing=skip_existing,
             shard=parse_shard(shard),
+            sources=(manifest,) if manifest else (),
         )
         summary = run_batch(batch, reporter)
         reporter.result(summary)
         raise typer.Exit(summary.exit_code)
+    refuse_on_single_run(shard)
     request = PropagateRequest(inputs[0], mask, options, runtime, clip, output=output, video=video)
     reporter.result(run_propagate(request, reporter))
 

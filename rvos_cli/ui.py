@@ -96,13 +96,16 @@ def handle_errors(command: Callable) -> Callable:
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
+        from rvos_cli.atomic import JOURNAL
+
+        mark = JOURNAL.mark()
         try:
             with signals_as_interrupts():
                 return command(*args, **kwargs)
         except RvosError as exc:
             raise fail(str(exc), exc.exit_code) from None
         except Interrupted as exc:
-            raise fail(f"terminated by {exc.args[0]}; partial outputs were removed", exc.exit_code) from None
+            raise fail(f"terminated by {exc.args[0]}; {JOURNAL.describe(mark)}", exc.exit_code) from None
         except KeyboardInterrupt:
             raise fail("interrupted", EXIT_INTERRUPTED) from None
         except (click.exceptions.ClickException, typer.Exit, typer.Abort):

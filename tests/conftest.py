@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -57,3 +58,29 @@ def write_tiny_tokenizer(folder: Path) -> Path:
     (folder / "vocab.json").write_text(json.dumps({token: i for i, token in enumerate(tokens)}))
     (folder / "merges.txt").write_text("#version: 0.2\nĠ a\na b\nĠa b\nĠ c\n")
     return folder
+
+
+def workdir(folder: Path, files, monkeypatch) -> Path:
+    """`folder` holding copies of `files`, made the current folder, with an empty weights cache beside
+    it (so `--model auto` is flow)."""
+    for path in files:
+        shutil.copy(path, folder / Path(path).name)
+    monkeypatch.chdir(folder)
+    monkeypatch.setenv("RVOS_HOME", str(folder.parent / f"{folder.name}-cache"))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_clip(tmp_path_factory) -> tuple[Path, Path]:
+    """A 0.5 s, 8 fps, 64x48 clip without audio and its first-frame mask (objects 1 and 2)."""
+    from rvos_cli.video.synthetic import write_sample
+
+    folder = tmp_path_factory.mktemp("tiny")
+    mask = write_sample(folder / "clip.mp4", seconds=0.5, fps=8, width=64, height=48, audio=False)
+    return folder / "clip.mp4", mask
+
+
+@pytest.fixture
+def tiny_work(tmp_path, tiny_clip, monkeypatch) -> Path:
+    """A fresh current folder holding clip.mp4 and clip.mask.png (`tiny_clip`)."""
+    return workdir(tmp_path, tiny_clip, monkeypatch)

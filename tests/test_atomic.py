@@ -54,7 +54,7 @@ def test_atomic_dir_replaces_existing_only_when_complete(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["masks"]
 
 
-@pytest.mark.parametrize("make, maker", [(atomic_file, "mkstemp"), (atomic_dir, "mkdtemp")])
+@pytest.mark.parametrize("make, maker", [(atomic_file, "open"), (atomic_dir, "mkdir")])
 def test_a_folder_that_refuses_writes_is_one_output_error(tmp_path, monkeypatch, make, maker):
     """os.access can say yes where the file system still refuses (read-only mounts, ACLs, running as root)."""
     from rvos_cli.errors import OutputError
@@ -62,7 +62,7 @@ def test_a_folder_that_refuses_writes_is_one_output_error(tmp_path, monkeypatch,
     def refuse(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(f"tempfile.{maker}", refuse)
+    monkeypatch.setattr(f"os.{maker}", refuse)
     with pytest.raises(OutputError, match=r"cannot write .*out: Permission denied; choose a folder you can write to"):
         with make(tmp_path / "out"):
             pass

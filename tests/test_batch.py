@@ -10,20 +10,18 @@ import pytest
 
 from rvos_cli.errors import EXIT_PARTIAL, InputError
 from rvos_cli.models.flow.options import FlowOptions
-from rvos_cli.pipelines.batch import (
-    BatchRequest,
+from rvos_cli.pipelines.batch import BatchRequest, check_plan, propagate_request, run_batch
+from rvos_cli.pipelines.items import (
     Item,
     davis_items,
     davis_root,
     expand_inputs,
     manifest_items,
-    parse_shard,
-    run_batch,
-    shard,
     ytvos_expressions,
     ytvos_items,
 )
 from rvos_cli.pipelines.options import ClipOptions
+from rvos_cli.pipelines.shards import parse_shard, shard
 from rvos_cli.ui import Reporter
 from rvos_cli.video import read_label_png, write_palette_png
 from rvos_cli.video.synthetic import write_sample
@@ -61,10 +59,11 @@ def test_manifest_rows_resolve_against_the_manifest_folder(tmp_path):
         ("input\nv.mp4\n", "has no `mask`"),
     ],
 )
-def test_bad_manifest_rows_are_one_error(tmp_path, content, message):
-    (tmp_path / "m.csv").write_text(content)
-    with pytest.raises(InputError, match=message):
-        manifest_items(tmp_path / "m.csv", "propagate")
+def test_a_bad_manifest_row_is_that_items_error(tmp_path, content, message):
+    (tmp_path / "m.csv").write_text(content + "good.mp4,good.png\n" if "mask" in content else content)
+    items = manifest_items(tmp_path / "m.csv", "propagate")
+    assert items[0].name == "row 1" and message in items[0].error
+    assert all(item.error is None for item in items[1:])
 
 
 def test_a_folder_of_videos_stands_for_its_videos(clips, tmp_path):
@@ -98,25 +97,29 @@ def test_davis_and_ytvos_layouts(tmp_path):
 
 def test_shards_cover_every_item_once():
     items = [Item(f"video{i}", f"v{i}.mp4") for i in (3, 1, 6, 0, 2, 5, 4)]
-    shards = [shard(items, i, 3) for i in range(3)]
+    shards = [shard(items, i, 3) for i in (1, 2, 3)]
     names = sorted(item.name for part in shards for item in part)
     assert names == sorted(item.name for item in items) and [len(p) for p in shards] == [3, 2, 2]
     assert [i.name for i in shards[0]] == ["video0", "video3", "video6"]
+    batch = BatchRequest("propagate", [Item("a", Path("x.mp4")), Item("a", Path("y.mp4"))], FlowOptions())
     with pytest.raises(InputError, match="share the name"):
-        shard([Item("a", "x.mp4"), Item("a", "y.mp4")], 0, 1)
+        check_plan(batch, propagate_request)
 
 
 def test_shard_from_flag_or_slurm():
     assert parse_shard("2/5", {}) == (2, 5)
-    assert parse_shard(None, {}) == (0, 1)
-    assert parse_shard(None, {"SLURM_ARRAY_TASK_ID": "3", "SLURM_ARRAY_TASK_COUNT": "4"}) == (3, 4)
+    assert parse_shard("5/5", {}) == (5, 5)
+    assert parse_shard(None, {}) == (1, 1)
+    assert parse_shard(None, {"SLURM_ARRAY_TASK_ID": "3", "SLURM_ARRAY_TASK_COUNT": "4"}) == (4, 4)
     assert parse_shard(
         None, {"SLURM_ARRAY_TASK_ID": "11", "SLURM_ARRAY_TASK_MIN": "10", "SLURM_ARRAY_TASK_MAX": "13"}
-    ) == (1, 4)
+    ) == (2, 4)
     assert parse_shard("1/2", {"SLURM_ARRAY_TASK_ID": "3", "SLURM_ARRAY_TASK_COUNT": "4"}) == (1, 2)  # the flag wins
-    for bad in ("3/3", "x", "1/0"):
+    for bad in ("3/2", "x", "1/0", "0/3", "-1/3", "a/b", "1/2/3", "1.5/2"):
         with pytest.raises(InputError):
             parse_shard(bad, {})
+    with pytest.raises(InputError, match="count from 1.*Playwright"):
+        parse_shard("0/4", {})
 
 
 def test_one_model_for_all_videos_a_bad_item_is_skipped_and_finished_ones_resume(clips, tmp_path):
@@ -162,7 +165,7 @@ def test_three_shards_as_separate_processes_equal_one_unsharded_run(tmp_path):
         rows.append(f"v{i}.mp4,v{i}.mask.png,item{i}")
     (tmp_path / "batch.csv").write_text("input,mask,name\n" + "\n".join(rows) + "\n")
     common = ["propagate", "--manifest", "batch.csv", "--model", "flow", "--json"]
-    runs = [rvos_process(*common, "-o", "sharded", "--shard", f"{i}/3", cwd=tmp_path) for i in range(2)]
+    runs = [rvos_process(*common, "-o", "sharded", "--shard", f"{i}/3", cwd=tmp_path) for i in (1, 2)]
     runs.append(
         rvos_process(
             *common, "-o", "sharded", cwd=tmp_path, env={"SLURM_ARRAY_TASK_ID": "2", "SLURM_ARRAY_TASK_COUNT": "3"}
@@ -172,7 +175,7 @@ def test_three_shards_as_separate_processes_equal_one_unsharded_run(tmp_path):
     assert all(run.returncode == 0 for run in [*runs, whole]), [run.stderr for run in runs]
     done = [json.loads(line)["name"] for run in runs for line in run.stdout.splitlines()[:-1]]
     assert sorted(done) == [f"item{i}" for i in range(7)]  # each exactly once
-    assert [json.loads(run.stdout.splitlines()[-1])["shard"] for run in runs] == ["0/3", "1/3", "2/3"]
+    assert [json.loads(run.stdout.splitlines()[-1])["shard"] for run in runs] == ["1/3", "2/3", "3/3"]
     for i in range(7):
         for frame in sorted((tmp_path / "whole" / f"item{i}").iterdir()):
             sharded = tmp_path / "sharded" / f"item{i}" / frame.name

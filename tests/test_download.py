@@ -455,3 +455,86 @@ def test_from_reinstall_keeps_other_installed_files(server, env):
     result = download("toy", "--from", str(fetched), "--offline")
     assert result.exit_code == 0, result.output
     assert len(server.requests) == seen and (locate_entry_dir("toy") / "vocab.json").read_bytes() == SMALL
+
+
+# --- issue 19: a full disk, an unwritable cache, a safetensors file for a .pth entry ------------
+
+
+def test_from_on_a_full_disk_is_exit_5_and_leaves_no_part(env, monkeypatch):
+    import errno
+    import shutil
+
+    write_registry(env["registry"], [refused_url()], extra_file=False)
+    given = env["tmp"] / "model.bin"
+    given.write_bytes(PAYLOAD)
+
+    def full(source, target, **kwargs):
+        Path(target).write_bytes(PAYLOAD[:1000])
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(shutil, "copyfile", full)
+    result = download("toy", "--from", str(given))
+    assert result.exit_code == 5 and "No space left on device" in result.stderr, result.output
+    assert [p for p in env["home"].rglob("*") if p.is_file() and ".locks" not in p.parts] == []
+
+
+def test_a_full_disk_while_downloading_is_exit_5(server, env, monkeypatch):
+    import errno
+
+    from rvos_cli.weights import fetch
+
+    write_registry(env["registry"], [server.url("/w/model.bin")], extra_file=False)
+
+    def full(url, part, offset, update):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(fetch, "_stream_once", full)
+    result = download("toy")
+    assert result.exit_code == 5 and "No space left on device" in result.stderr, result.output
+
+
+def test_an_unwritable_cache_is_exit_5(env, monkeypatch):
+    import errno
+
+    write_registry(env["registry"], [refused_url()], extra_file=False)
+    given = env["tmp"] / "model.bin"
+    given.write_bytes(PAYLOAD)
+    real = Path.mkdir
+
+    def denied(self, *args, **kwargs):
+        if env["home"] in (self, *self.parents):
+            raise PermissionError(errno.EACCES, "Permission denied")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "mkdir", denied)
+    result = download("toy", "--from", str(given))
+    assert result.exit_code == 5 and "Permission denied" in result.stderr and "Traceback" not in result.output
+
+
+def test_from_a_safetensors_file_for_an_entry_whose_official_file_is_a_pth(env, monkeypatch):
+    from safetensors.torch import load_file, save_file
+
+    state = fake_rdevos_layout(monkeypatch)
+    official = env["tmp"] / "official.pth"
+    torch.save({"model_state_dict": state}, official)
+    data = official.read_bytes()
+    files = [
+        {
+            "path": "ckpt.pth",
+            "role": "checkpoint",
+            "size": len(data),
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "urls": [refused_url()],
+        }
+    ]
+    env["registry"].write_text(yaml.safe_dump({"toy": {"model": "rdevos", "task": "propagate", "files": files}}))
+    given = env["tmp"] / "converted elsewhere.safetensors"
+    save_file({k: v.contiguous() for k, v in state.items()}, str(given))
+    result = download("toy", "--from", str(given), "--offline")
+    assert result.exit_code == 0, result.output
+    loaded = load_file(str(locate_checkpoint("toy")))
+    assert set(loaded) == set(state) and all(torch.equal(loaded[k], state[k]) for k in state)
+    wrong = env["tmp"] / "wrong.safetensors"
+    save_file({"other.weight": torch.zeros(2)}, str(wrong))
+    result = download("toy", "--from", str(wrong), "--offline")
+    assert result.exit_code == 2 and "wrong.safetensors" in result.stderr, result.output

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 
 import cv2
 import numpy as np
 import pytest
+from conftest import workdir
 from typer.testing import CliRunner
 
 from rvos_cli.cli import app
@@ -32,11 +32,7 @@ def sample(tmp_path_factory):
 @pytest.fixture
 def work(tmp_path, sample, monkeypatch):
     """A fresh working folder holding clip.mp4 and clip.mask.png, and an empty weights cache (auto = flow)."""
-    for path in sample:
-        shutil.copy(path, tmp_path / path.name)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("RVOS_HOME", str(tmp_path.parent / f"{tmp_path.name}-cache"))
-    return tmp_path
+    return workdir(tmp_path, sample, monkeypatch)
 
 
 def rvos(*args):

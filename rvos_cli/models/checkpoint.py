@@ -42,7 +42,7 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         raise CheckpointError(
             f"checkpoint {path} does not exist; pass an existing file or install weights with `rvos download`"
         )
-    if path.suffix == ".safetensors":
+    if path.suffix == ".safetensors" or is_safetensors(path):
         from safetensors.torch import load_file
 
         try:
@@ -75,6 +75,18 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
             f"{path} is not a readable checkpoint (truncated or corrupt: {str(exc)[:160]}); download it again"
         ) from None
     return unwrap_state_dict(obj, str(path))
+
+
+def is_safetensors(path: str | os.PathLike) -> bool:
+    """Whether a file is safetensors by its content, whatever its name: an 8-byte little-endian header
+    length, then that many bytes of JSON starting with `{`."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(9)
+            size = os.fstat(handle.fileno()).st_size
+    except OSError:
+        return False
+    return len(head) == 9 and head[8:9] == b"{" and 0 < int.from_bytes(head[:8], "little") <= size - 8
 
 
 def unwrap_state_dict(obj, origin: str = "checkpoint") -> dict[str, torch.Tensor]:

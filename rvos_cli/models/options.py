@@ -66,6 +66,8 @@ class ReferModelOptions(WeightsOptions):
         size, max_size = self.input_bounds()
         if size < 32:
             raise InputError(f"--size {size} must be at least 32")
+        if size > MAX_MODEL_SIZE:
+            raise InputError(f"--size {size} is more than {MAX_MODEL_SIZE} pixels, which cannot fit in memory")
         if max_size is not None and max_size < size:
             raise InputError(f"--max-size {max_size} must be at least --size {size}")
         super().__post_init__()
@@ -76,7 +78,14 @@ class ReferModelOptions(WeightsOptions):
         return size, self.default_size[1] if self.max_size is None else self.max_size
 
 
+# The largest short side a model may work at: 4096 pixels (a 16:9 frame of 4096x7282, ~30 million
+# pixels, already takes several GB per frame in a network); larger values cannot fit in memory.
+MAX_MODEL_SIZE = 4096
+
+
 def check_size(size: int) -> None:
-    """A working size: 0 (native) or a positive short side."""
+    """A working size: 0 (native) or a positive short side the memory can hold."""
     if size < 0:
         raise InputError(f"--size must be 0 (native) or a positive shorter side, got {size}")
+    if size > MAX_MODEL_SIZE:
+        raise InputError(f"--size {size} is more than {MAX_MODEL_SIZE} pixels, which cannot fit in memory")

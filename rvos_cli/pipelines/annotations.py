@@ -11,6 +11,7 @@ import numpy as np
 
 from rvos_cli.errors import InputError
 from rvos_cli.video import VideoInfo, read_label_png
+from rvos_cli.video.images import MASK_SCALE, read_header
 
 ASPECT_TOLERANCE = 0.01
 
@@ -24,21 +25,46 @@ class Annotations:
     files: list[Path]
 
 
-def fit_mask(labels: np.ndarray, info: VideoInfo, path: Path, reporter=None) -> np.ndarray:
-    """A label map checked against the frames: ids fit in uint8, same size (or same aspect, resized)."""
-    if labels.max() > 255:
+def label_ids(labels: np.ndarray, what: str) -> np.ndarray:
+    """[H, W] object ids as uint8; ids outside 0-255 (or not whole numbers) are an InputError, not wrapped."""
+    labels = np.asarray(labels)
+    if labels.ndim != 2:
+        raise InputError(f"{what} must be a 2-D [H, W] array of object ids, got shape {labels.shape}")
+    if labels.dtype == np.bool_:
+        return labels.astype(np.uint8)
+    if not (np.issubdtype(labels.dtype, np.integer) or np.issubdtype(labels.dtype, np.floating)):
+        raise InputError(f"{what} must hold integer object ids, got {labels.dtype}")
+    if labels.size and (labels.min() < 0 or labels.max() > 255):
         raise InputError(
-            f"mask {path} has ids up to {labels.max()}; at most 255 objects are supported, number them 1-255"
+            f"{what} has ids from {labels.min()} to {labels.max()}; ids are 0 (background) to 255, "
+            "so at most 255 objects, numbered 1-255"
         )
-    labels = labels.astype(np.uint8)
-    height, width = labels.shape
+    if np.issubdtype(labels.dtype, np.floating) and not np.array_equal(labels, np.round(labels)):
+        raise InputError(f"{what} holds fractional values; object ids are whole numbers 0-255")
+    return labels.astype(np.uint8)
+
+
+def check_mask_size(width: int, height: int, info: VideoInfo, path: Path) -> None:
+    """A mask the size of the frames, or of their aspect ratio (it is then resized)."""
     if (height, width) == (info.height, info.width):
-        return labels
+        return
     if abs(width / height - info.width / info.height) > ASPECT_TOLERANCE * (info.width / info.height):
         raise InputError(
             f"mask {path} is {width}x{height} but the frames are {info.width}x{info.height} "
             "(a different aspect ratio); draw the mask on the first kept frame"
         )
+
+
+def read_mask(path: Path, info: VideoInfo, reporter=None) -> np.ndarray:
+    """A mask file as [H, W] uint8 ids at the frames' size. Its size is checked from the PNG header
+    first: the frames' aspect ratio, and at most MASK_SCALE times their width and height."""
+    header = read_header(path, "mask")
+    if header.width and header.height:
+        check_mask_size(header.width, header.height, info, path)
+    labels = label_ids(read_label_png(path, MASK_SCALE * info.width, MASK_SCALE * info.height), f"mask {path}")
+    height, width = labels.shape
+    if (height, width) == (info.height, info.width):
+        return labels
     if reporter is not None:
         reporter.warn(f"mask {path} is {width}x{height}; resized (nearest) to the frames' {info.width}x{info.height}")
     return cv2.resize(labels, (info.width, info.height), interpolation=cv2.INTER_NEAREST)
@@ -58,11 +84,11 @@ def load_annotations(mask: str | os.PathLike, info: VideoInfo, reporter=None) ->
     else:
         paths = [mask]
     index_of = {name: i for i, name in enumerate(info.names)}
-    first = fit_mask(read_label_png(paths[0]), info, paths[0], reporter)
+    first = read_mask(paths[0], info, reporter)
     if not first.any():
         raise InputError(
             f"mask {paths[0]} has no objects (every pixel is 0, background); "
             "paint objects with ids 1, 2, ... (palette or grayscale PNG)"
         )
-    later = {index_of[p.stem]: fit_mask(read_label_png(p), info, p, reporter) for p in paths[1:]}
+    later = {index_of[p.stem]: read_mask(p, info, reporter) for p in paths[1:]}
     return Annotations(first, later, paths)

@@ -1,44 +1,29 @@
-"""Many videos in one process: the items of a batch, where they come from, and running them.
+"""Many videos in one process: checking a batch's plan and running its items.
 
-Items come from several inputs, a folder of videos, a manifest (CSV or JSON Lines), or a dataset
-in its own layout (DAVIS 2017 for `propagate`, Ref-YouTube-VOS for `refer`). The model is built
-once; each item is then one ordinary `run_refer` / `run_propagate` with its own outputs. One bad
-item is reported and skipped, and `--shard I/N` (or a Slurm array) splits the sorted items across
-processes with no coordination.
+The items come from `pipelines/items.py`. Before the first of them runs, the whole plan is
+checked: names unique, no two items writing one output, no item's output being (or holding)
+another item's input. The model is built once; each item is then one ordinary `run_refer` /
+`run_propagate` with its own outputs. One bad item is reported and skipped (exit 6 at the end), and
+`--shard I/N` (or a Slurm array, `pipelines/shards.py`) splits the sorted items across processes.
 """
 
 from __future__ import annotations
 
-import csv
-import json
+import collections
+import errno
 import os
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from rvos_cli.errors import EXIT_PARTIAL, InputError, RvosError
+from rvos_cli import settings
+from rvos_cli.errors import EXIT_PARTIAL, InputError, RvosError, output_error
 from rvos_cli.models.options import ModelOptions
+from rvos_cli.paths import CONTAINS, INSIDE, IS, Resolver, child, conflicts, safe_name
+from rvos_cli.pipelines.items import Item
 from rvos_cli.pipelines.options import ClipOptions, RuntimeOptions, WindowOptions
-
-VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
-
-
-@dataclass(frozen=True)
-class Item:
-    """One video of a batch. name: unique, used in outputs and reports. texts (refer): the queries;
-    ids: their expression ids (Ref-YouTube-VOS), else 0, 1, ... mask (propagate): the first-frame
-    PNG or a folder of masks. output: the overlay video (refer) or the masks folder (propagate);
-    masks (refer): the masks folder; video (propagate): the overlay video."""
-
-    name: str
-    input: Path
-    texts: tuple[str, ...] = ()
-    ids: tuple[str, ...] | None = None
-    mask: Path | None = None
-    output: Path | None = None
-    masks: Path | None = None
-    video: Path | None = None
+from rvos_cli.pipelines.shards import shard
 
 
 @dataclass
@@ -49,7 +34,7 @@ class BatchSummary:
     done: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
-    shard: tuple[int, int] = (0, 1)
+    shard: tuple[int, int] = (1, 1)  # I/N, counted from 1
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -70,163 +55,6 @@ class BatchSummary:
         return EXIT_PARTIAL if self.failed else 0
 
 
-def is_video(path: Path) -> bool:
-    return path.is_file() and path.suffix.lower() in VIDEO_EXTENSIONS
-
-
-def expand_inputs(inputs: list[Path]) -> list[Path]:
-    """Each input as given, except a folder holding video files, which stands for its videos (a folder
-    of frames holds none)."""
-    expanded = []
-    for path in inputs:
-        videos = sorted(p for p in path.iterdir() if is_video(p)) if path.is_dir() else []
-        expanded += videos or [path]
-    return expanded
-
-
-def unique_names(paths: list[Path]) -> list[str]:
-    """Input stems, made unique with their parent folder's name where two share a stem."""
-    stems = [p.stem for p in paths]
-    return [f"{p.parent.name}_{p.stem}" if stems.count(p.stem) > 1 else p.stem for p in paths]
-
-
-# --- manifests -------------------------------------------------------------------------------
-
-
-def read_manifest(path: Path) -> list[dict[str, Any]]:
-    """Rows of a CSV file (with a header) or a JSON Lines file (one object per line)."""
-    if not path.is_file():
-        raise InputError(f"manifest {path} does not exist; pass a .csv or .jsonl file")
-    text = path.read_text(encoding="utf-8")
-    if path.suffix.lower() in (".jsonl", ".json", ".ndjson"):
-        rows = []
-        for number, line in enumerate(text.splitlines(), 1):
-            if line.strip():
-                try:
-                    rows.append(json.loads(line))
-                except ValueError:
-                    raise InputError(f"manifest {path} line {number} is not JSON; write one object per line") from None
-        return rows
-    return list(csv.DictReader(text.splitlines()))
-
-
-def manifest_items(path: Path, task: str) -> list[Item]:
-    """Items of a manifest. Columns: `input` (required), `name`; refer: `text` (several texts joined
-    by `|` in CSV, a list in JSON), `output`, `masks`; propagate: `mask` (required), `output`,
-    `video`. Relative paths resolve against the manifest's folder."""
-    base = path.parent
-
-    def at(value) -> Path | None:
-        return None if value in (None, "") else (base / str(value)).resolve()
-
-    items = []
-    for number, row in enumerate(read_manifest(path), 1):
-        if not isinstance(row, dict) or not row.get("input"):
-            raise InputError(f"manifest {path} row {number} has no `input`; every row names its video")
-        source = at(row["input"])
-        name = str(row.get("name") or source.stem)
-        if task == "refer":
-            texts = row.get("text") or row.get("texts") or ""
-            texts = tuple(texts) if isinstance(texts, list) else tuple(t for t in str(texts).split("|") if t.strip())
-            if not texts:
-                raise InputError(f"manifest {path} row {number} ({name}) has no `text`; give its queries")
-            items.append(Item(name, source, texts=texts, output=at(row.get("output")), masks=at(row.get("masks"))))
-        else:
-            if not row.get("mask"):
-                raise InputError(f"manifest {path} row {number} ({name}) has no `mask`; give its first-frame mask")
-            items.append(
-                Item(name, source, mask=at(row["mask"]), output=at(row.get("output")), video=at(row.get("video")))
-            )
-    return items
-
-
-# --- datasets in their own layouts -----------------------------------------------------------
-
-
-def davis_root(path: Path) -> Path | None:
-    """`path` if it is a DAVIS 2017 root (JPEGImages/480p and Annotations/480p)."""
-    return path if (path / "JPEGImages" / "480p").is_dir() and (path / "Annotations" / "480p").is_dir() else None
-
-
-def davis_items(root: Path, output: Path) -> list[Item]:
-    """Every video of a DAVIS root, writing OUT/<video>/<frame>.png (what `rvos eval` and the DAVIS
-    evaluation read)."""
-    frames = root / "JPEGImages" / "480p"
-    return [
-        Item(video.name, video, mask=root / "Annotations" / "480p" / video.name, output=output / video.name)
-        for video in sorted(p for p in frames.iterdir() if p.is_dir())
-    ]
-
-
-def ytvos_expressions(path: Path) -> Path | None:
-    """The meta_expressions.json of a Ref-YouTube-VOS root (`path` or its `valid` split)."""
-    for candidate in (path / "meta_expressions" / "valid", path / "valid", path):
-        if (candidate / "meta_expressions.json").is_file():
-            return candidate / "meta_expressions.json"
-    return None
-
-
-def ytvos_items(root: Path, output: Path) -> list[Item]:
-    """Every video of a Ref-YouTube-VOS split with its expressions, writing the submission layout
-    OUT/Annotations/<video>/<expression id>/<frame>.png."""
-    meta = json.loads(ytvos_expressions(root).read_text(encoding="utf-8"))["videos"]
-    frames = next((d for d in (root / "valid" / "JPEGImages", root / "JPEGImages") if d.is_dir()), None)
-    if frames is None:
-        raise InputError(f"{root} has meta_expressions.json but no valid/JPEGImages folder; pass the dataset root")
-    items = []
-    for video in sorted(meta):
-        expressions = meta[video]["expressions"]
-        ids = tuple(sorted(expressions, key=lambda i: int(i) if str(i).isdigit() else str(i)))
-        items.append(
-            Item(
-                video,
-                frames / video,
-                texts=tuple(expressions[i]["exp"] for i in ids),
-                ids=ids,
-                masks=output / "Annotations" / video,
-            )
-        )
-    return items
-
-
-# --- sharding --------------------------------------------------------------------------------
-
-
-def parse_shard(text: str | None, environ: dict[str, str] | None = None) -> tuple[int, int]:
-    """`--shard I/N`, else a Slurm array (SLURM_ARRAY_TASK_ID with _COUNT, or with _MIN/_MAX), else 0/1."""
-    environ = os.environ if environ is None else environ
-    if text is None and "SLURM_ARRAY_TASK_ID" in environ:
-        task = int(environ["SLURM_ARRAY_TASK_ID"])
-        if "SLURM_ARRAY_TASK_COUNT" in environ:
-            low = int(environ.get("SLURM_ARRAY_TASK_MIN", 0))
-            return task - low, int(environ["SLURM_ARRAY_TASK_COUNT"])
-        low, high = int(environ.get("SLURM_ARRAY_TASK_MIN", 0)), int(environ.get("SLURM_ARRAY_TASK_MAX", task))
-        return task - low, high - low + 1
-    if text is None:
-        return 0, 1
-    try:
-        index, count = (int(v) for v in text.split("/"))
-    except ValueError:
-        raise InputError(f"--shard {text!r} is not I/N (e.g. --shard 0/4)") from None
-    if not 0 <= index < count:
-        raise InputError(f"--shard {text}: I must be at least 0 and less than N")
-    return index, count
-
-
-def shard_of(items: list[Item], spec: str | None) -> list[Item]:
-    """The items of this process's shard (`--shard I/N`, else a Slurm array, else all)."""
-    return shard(items, *parse_shard(spec))
-
-
-def shard(items: list[Item], index: int, count: int) -> list[Item]:
-    """Every `count`-th item of the list sorted by name, starting at `index`."""
-    names = [item.name for item in items]
-    duplicates = sorted({n for n in names if names.count(n) > 1})
-    if duplicates:
-        raise InputError(f"two items share the name {duplicates[0]!r}; give them distinct names")
-    return sorted(items, key=lambda item: item.name)[index::count]
-
-
 # --- running ---------------------------------------------------------------------------------
 
 
@@ -237,22 +65,36 @@ def run_items(
     done: Callable[[Item], bool],
     reporter,
     skip_existing: bool = False,
-    shard_spec: tuple[int, int] = (0, 1),
+    shard_spec: tuple[int, int] = (1, 1),
 ) -> BatchSummary:
-    """Run each item; a failed item is reported and skipped. With --json, one line per item."""
+    """Run each item; an item that fails (or came with an `error`) is reported and the others run.
+    With --json, one line per item. An unexpected error in one item is reported as a bug in that
+    item (RVOS_DEBUG=1 stops the batch with its traceback instead)."""
     summary = BatchSummary(command, shard=shard_spec)
+
+    def failure(item: Item, error: str) -> None:
+        summary.failed[item.name] = error
+        reporter.warn(f"{item.name}: {error}")
+        reporter.item({"name": item.name, "status": "failed", "error": error})
+
     with reporter.progress(f"{command} ({len(items)} videos)", len(items)) as advance:
         for item in items:
-            if skip_existing and done(item):
+            if item.error is not None:
+                failure(item, item.error)
+            elif skip_existing and done(item):
                 summary.skipped.append(item.name)
                 reporter.item({"name": item.name, "status": "skipped"})
             else:
                 try:
                     result = run_one(item)
                 except RvosError as error:
-                    summary.failed[item.name] = str(error)
-                    reporter.warn(f"{item.name}: {error}")
-                    reporter.item({"name": item.name, "status": "failed", "error": str(error)})
+                    failure(item, str(error))
+                except Exception as error:
+                    if settings.current().debug:
+                        raise
+                    lines = str(error).strip().splitlines()
+                    detail = f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
+                    failure(item, f"internal error ({detail}); this is a bug: RVOS_DEBUG=1 shows the traceback")
                 else:
                     summary.done.append(item.name)
                     reporter.item({"name": item.name, "status": "done", **result.to_json()})
@@ -267,7 +109,9 @@ def run_items(
 class BatchRequest:
     """A batch of `refer` or `propagate` items sharing one model. out: the folder per-item outputs go
     to (default: beside each input); masks (refer): the folder of per-item mask folders; video
-    (propagate): the folder of per-item overlay videos; overlay (refer): write overlay videos."""
+    (propagate): the folder of per-item overlay videos; overlay (refer): write overlay videos.
+    items: the whole batch; shard: (I, N), this process's part of it (from 1); sources: files the
+    items were read from (a manifest), which no output may overwrite."""
 
     command: str
     items: list[Item]
@@ -281,14 +125,16 @@ class BatchRequest:
     overlay: bool = True
     legend: bool = False
     skip_existing: bool = False
-    shard: tuple[int, int] = (0, 1)
+    shard: tuple[int, int] = (1, 1)
+    sources: tuple[Path, ...] = ()
 
 
 def refer_request(batch: BatchRequest, item: Item):
     from rvos_cli.pipelines.refer import ReferRequest, default_output
 
-    output = item.output or (batch.out / f"{item.name}.refer.mp4" if batch.out else default_output(item.input))
-    masks = item.masks or (batch.masks / item.name if batch.masks else None)
+    name = safe_name(item.name, "video name")  # every output under the batch's folders stays inside them
+    output = item.output or (batch.out / f"{name}.refer.mp4" if batch.out else default_output(item.input))
+    masks = item.masks or (child(batch.masks, name, "video name") if batch.masks else None)
     return ReferRequest(
         item.input,
         list(item.texts),
@@ -307,18 +153,24 @@ def refer_request(batch: BatchRequest, item: Item):
 def propagate_request(batch: BatchRequest, item: Item):
     from rvos_cli.pipelines.propagate import PropagateRequest, default_output
 
-    output = item.output or (batch.out / item.name if batch.out else default_output(item.input))
-    video = item.video or (batch.video / f"{item.name}.mp4" if batch.video else None)
+    name = safe_name(item.name, "video name")  # every output under the batch's folders stays inside them
+    output = item.output or (child(batch.out, name, "video name") if batch.out else default_output(item.input))
+    video = item.video or (batch.video / f"{name}.mp4" if batch.video else None)
     return PropagateRequest(item.input, item.mask, batch.options, batch.runtime, batch.clip, output=output, video=video)
 
 
 def outputs_of(request) -> list[Path]:
     """The paths a refer or propagate request writes."""
+    return [path for path, _ in output_kinds(request)]
+
+
+def output_kinds(request) -> list[tuple[Path, bool]]:
+    """(path, is a folder) of each output of a refer or propagate request."""
     if hasattr(request, "texts"):
-        outputs = [request.output if request.overlay else None, request.masks_dir]
+        outputs = [(request.output if request.overlay else None, False), (request.masks_dir, True)]
     else:
-        outputs = [request.output, request.video]
-    return [path for path in outputs if path is not None]
+        outputs = [(request.output, True), (request.video, False)]
+    return [(path, folder) for path, folder in outputs if path is not None]
 
 
 def is_done(batch: BatchRequest, item: Item) -> bool:
@@ -327,8 +179,71 @@ def is_done(batch: BatchRequest, item: Item) -> bool:
     return all(path.exists() for path in outputs_of(request))
 
 
+ROOTS = (("-o", "out"), ("--masks", "masks"), ("--video", "video"))
+
+
+def check_roots(batch: BatchRequest) -> None:
+    """The batch's output folders (-o, --masks, --video) must be folders, or not exist yet."""
+    for flag, attribute in ROOTS:
+        root = getattr(batch, attribute)
+        if root is not None and root.exists() and not root.is_dir():
+            raise InputError(
+                f"{flag} {root} is an existing file; for a batch {flag} names a folder (created if needed), "
+                "one output per video inside it"
+            )
+
+
+def make_roots(batch: BatchRequest) -> None:
+    """Create the batch's output folders; a folder that cannot be written is exit 5 before any work."""
+    for flag, attribute in ROOTS:
+        root = getattr(batch, attribute)
+        if root is None:
+            continue
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise output_error(root, exc, f"create the {flag} folder") from None
+        if not os.access(root, os.W_OK | os.X_OK):
+            raise output_error(
+                root, PermissionError(errno.EACCES, "Permission denied"), f"write into the {flag} folder"
+            )
+
+
+def check_plan(batch: BatchRequest, request_of: Callable) -> None:
+    """Before the first item: names unique, no two items writing one output, and no item's output
+    being, holding or writing an image into another item's input or a file the batch was read from.
+    Paths are compared as files (rvos_cli.paths), in time linear in the number of items."""
+    counts = collections.Counter(item.name for item in batch.items)
+    duplicate = next((name for name, count in counts.items() if count > 1), None)
+    if duplicate is not None:
+        raise InputError(f"two items share the name {duplicate!r}; give them distinct names")
+    resolver = Resolver()
+    outputs, inputs = [], [(resolver.place(source), ("", source)) for source in batch.sources]
+    for item in batch.items:
+        if item.error is not None:
+            continue
+        for path, folder in output_kinds(request_of(batch, item)):
+            outputs.append((resolver.place(path), (item.name, path), folder))
+        inputs += [(resolver.place(path), (item.name, path)) for path in (item.input, item.mask) if path is not None]
+    for (name, path), (other, source), how in conflicts(outputs, inputs):
+        if name == other:
+            continue  # the item's own outputs against its own inputs: checked when it runs, its error alone
+        what = f"the input {source} of {other}" if other else f"{source}, which the batch was read from"
+        verb = {IS: "would overwrite", CONTAINS: "is a folder holding", INSIDE: "writes an image into"}[how]
+        raise InputError(f"the output {path} of {name} {verb} {what}; give every video its own outputs")
+    for (name, path), (other, other_path), how in conflicts(outputs, [(where, key) for where, key, _ in outputs]):
+        if name == other or how == INSIDE:
+            continue
+        if how == IS:
+            raise InputError(f"{name} and {other} would both write {path}; give them distinct names or outputs")
+        raise InputError(
+            f"the output {other_path} of {other} is inside the output folder {path} of {name}, which is replaced "
+            "as a whole; give every video its own outputs"
+        )
+
+
 def run_batch(batch: BatchRequest, reporter) -> BatchSummary:
-    """Build the model once, then every item of this shard in turn."""
+    """Check the plan of the whole batch, build the model once, then run every item of this shard."""
     from rvos_cli.models.registry import model_spec
     from rvos_cli.pipelines.build import build_propagator, build_referrer, model_weights
     from rvos_cli.pipelines.device import resolve_runtime
@@ -338,13 +253,18 @@ def run_batch(batch: BatchRequest, reporter) -> BatchSummary:
 
     if not batch.items:
         raise InputError("the batch has no items; check the inputs, manifest or dataset folder")
+    request_of, run = (refer_request, run_refer) if batch.command == "refer" else (propagate_request, run_propagate)
+    check_roots(batch)
+    check_plan(batch, request_of)
+    items = shard(batch.items, *batch.shard)
+    make_roots(batch)
     runtime = resolve_runtime(batch.runtime, torch=model_spec(batch.options.model).torch)
     quiet = reporter.nested()
     build = build_referrer if batch.command == "refer" else build_propagator
     built = build(batch.options, runtime, model_weights(batch.options))
-    request_of, run = (refer_request, run_refer) if batch.command == "refer" else (propagate_request, run_propagate)
 
-    following = dict(zip((item.name for item in batch.items), batch.items[1:]))
+    runnable = [item for item in items if item.error is None]
+    following = dict(zip((item.name for item in runnable), runnable[1:]))
     ahead = batch.windows.window if batch.command == "refer" else 8
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rvos-open") as opener:
         opened: dict[str, Future] = {}
@@ -358,67 +278,13 @@ def run_batch(batch: BatchRequest, reporter) -> BatchSummary:
                 opened[upcoming.name] = opener.submit(open_ahead, upcoming.input, batch.clip, ahead, quiet)
             request = request_of(batch, item)
             for path in outputs_of(request):
-                path.parent.mkdir(parents=True, exist_ok=True)  # the batch's output folders, e.g. Annotations/<video>
+                try:
+                    path.parent.mkdir(
+                        parents=True, exist_ok=True
+                    )  # the batch's output folders, e.g. Annotations/<video>
+                except OSError as exc:
+                    raise output_error(path.parent, exc, "create the folder") from None
             return run(request, quiet, built=built, source=source.result())
 
         done = lambda item: is_done(batch, item)  # noqa: E731
-        return run_items(batch.command, batch.items, run_one, done, reporter, batch.skip_existing, batch.shard)
-
-
-# --- from the command line -------------------------------------------------------------------
-
-
-def refer_items(inputs: list[Path], texts: list[str], manifest: Path | None, out: Path | None) -> list[Item] | None:
-    """The items of `rvos refer`, or None for one plain video (the single-run command)."""
-    if not inputs and manifest is None:
-        raise InputError("give the video (a file or a folder of frames), several of them, or --manifest FILE")
-    dataset = len(inputs) == 1 and ytvos_expressions(inputs[0]) is not None
-    if texts and (manifest is not None or dataset):
-        raise InputError("-t/--text does not apply here: the queries come from the manifest or the dataset")
-    if manifest is not None:
-        if inputs:
-            raise InputError("give either INPUT paths or --manifest, not both")
-        return manifest_items(manifest, "refer")
-    if dataset:
-        if out is None:
-            raise InputError(f"{inputs[0]} is a Ref-YouTube-VOS dataset: give -o OUT for its Annotations/ folder")
-        return ytvos_items(inputs[0], out)
-    paths = expand_inputs(inputs)
-    if len(paths) == 1 and paths == inputs:
-        return None
-    if not texts:
-        raise InputError("give the text queries with -t/--text (they apply to every video), or use --manifest")
-    return [Item(name, path, texts=tuple(texts)) for name, path in zip(unique_names(paths), paths)]
-
-
-def propagate_items(
-    inputs: list[Path], mask: Path | None, manifest: Path | None, out: Path | None
-) -> list[Item] | None:
-    """The items of `rvos propagate`, or None for one plain video (the single-run command). With
-    several inputs, --mask is a folder holding `<name>.png` (or a `<name>/` folder of masks) per video."""
-    if not inputs and manifest is None:
-        raise InputError("give the video (a file or a folder of frames), several of them, or --manifest FILE")
-    if manifest is not None:
-        if inputs:
-            raise InputError("give either INPUT paths or --manifest, not both")
-        return manifest_items(manifest, "propagate")
-    if len(inputs) == 1 and davis_root(inputs[0]) is not None:
-        if out is None:
-            raise InputError(f"{inputs[0]} is a DAVIS dataset: give -o OUT for the <video>/<frame>.png results")
-        return davis_items(inputs[0], out)
-    paths = expand_inputs(inputs)
-    if len(paths) == 1 and paths == inputs:
-        if mask is None:
-            raise InputError("give the first frame's label mask with --mask (a PNG, or a folder of masks)")
-        return None
-    if mask is None or not mask.is_dir():
-        raise InputError(
-            "with several videos, --mask is a folder holding <video name>.png (or a <video name>/ "
-            "folder of masks) for each; or use --manifest"
-        )
-    items = []
-    for name, path in zip(unique_names(paths), paths):
-        # A missing mask fails that video alone, when its turn comes.
-        found = next((m for m in (mask / name, mask / f"{name}.png") if m.exists()), mask / f"{name}.png")
-        items.append(Item(name, path, mask=found))
-    return items
+        return run_items(batch.command, items, run_one, done, reporter, batch.skip_existing, batch.shard)

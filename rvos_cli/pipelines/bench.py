@@ -13,10 +13,11 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from rvos_cli.errors import InputError
-from rvos_cli.models.options import ModelOptions, ReferModelOptions
+from rvos_cli.models.options import MAX_MODEL_SIZE, ModelOptions, ReferModelOptions
 from rvos_cli.models.registry import model_spec
 from rvos_cli.pipelines.options import RuntimeOptions, propagate_options, refer_options
 from rvos_cli.ui import Reporter
+from rvos_cli.video.images import MAX_PIXELS, MAX_SIDE
 
 TASKS = ("refer", "propagate")
 DEFAULT_CLIP = (720, 1280)  # users' videos are this size or larger
@@ -138,6 +139,11 @@ def parse_size(text: str | None, flag: str = "--size") -> tuple[int, int] | None
         raise InputError(f"{flag} {text!r} is not HxW, e.g. 720x1280") from None
     if height < 16 or width < 16:
         raise InputError(f"{flag} {text} is too small; use at least 16x16")
+    limit = MAX_MODEL_SIZE if flag == "--size" else MAX_SIDE  # the model input, or a generated clip's frames
+    if max(height, width) > limit or height * width > MAX_PIXELS:
+        raise InputError(
+            f"{flag} {text} is over {limit} pixels a side (or {MAX_PIXELS:,} in all): it cannot fit in memory"
+        )
     return height, width
 
 

@@ -31,13 +31,13 @@ def run_eval(pred: Path, gt: Path, referring: bool, csv_path: Path | None, repor
     if csv_path:
         csv_path = check_output(csv_path, [pred, gt], "--csv")  # before the work, and never over a mask
     if referring:
-        tracks = referring_tracks(pred, gt)
+        tracks = referring_tracks(pred, gt, reporter.warn)
         with reporter.progress("evaluating", sum(len(t.gt_frames) for t in tracks)) as advance:
             result = evaluate_referring(tracks, advance)
         header, rows = report.REFERRING_HEADER, report.referring_rows(result)
         tables = [report.referring_table(result), report.referring_query_table(result)]
     else:
-        tracks = davis_tracks(pred, gt)
+        tracks = davis_tracks(pred, gt, reporter.warn)
         with reporter.progress("evaluating", sum(len(scored_frames(t)) for t in tracks)) as advance:
             result = evaluate_davis(tracks, advance)
         for warning in result.warnings:

@@ -212,3 +212,11 @@ class ClipOptions:
     start: str | None = None
     end: str | None = None
     max_seconds: float = 10.0
+
+    def __post_init__(self):
+        # Checked here, so that a bad value is one exit 2 and not the error of every video of a batch.
+        from rvos_cli.video.reader import Trim, check_clip_numbers
+        from rvos_cli.video.timecode import parse_time
+
+        check_clip_numbers(self.fps, self.max_seconds)
+        Trim(parse_time(self.start, "--start"), parse_time(self.end, "--end"), self.max_seconds).bounds()

@@ -12,12 +12,11 @@ from typing import Any
 
 import numpy as np
 
-from rvos_cli.errors import InputError
 from rvos_cli.models.options import ModelOptions
 from rvos_cli.pipelines.annotations import load_annotations
 from rvos_cli.pipelines.options import ClipOptions, RuntimeOptions
 from rvos_cli.ui import Reporter
-from rvos_cli.video.outputs import check_output, check_replaceable_dir, check_video_output
+from rvos_cli.video.outputs import check_output, check_replaceable_dir, check_video_output, refuse_overlaps
 
 
 @dataclass(frozen=True)
@@ -85,20 +84,15 @@ def default_output(input: Path) -> Path:
 
 
 def check_outputs(request: PropagateRequest) -> tuple[Path, Path | None]:
-    """The masks folder and the overlay video, checked before any work."""
-    inputs = [request.input, request.mask]
+    """The masks folder and the overlay video, checked before any work: neither is, holds or
+    writes into an input (the video, the masks, the checkpoint), nor holds the other."""
+    inputs = [request.input, request.mask, getattr(request.options, "checkpoint", None)]
     output = check_output(request.output or default_output(request.input), inputs, "--output", folder=True)
     check_replaceable_dir(output, "--output")
     video = None
     if request.video is not None:
         video = check_video_output(request.video, inputs, "--video")
-        if video == output:
-            raise InputError("--video and --output name the same path; choose two different paths")
-        if output in video.parents:
-            raise InputError(
-                f"--video {video} is inside the --output folder {output}, which is replaced as a "
-                "whole; write the video elsewhere"
-            )
+        refuse_overlaps([(output, "--output", True), (video, "--video", False)], [])
     return output, video
 
 

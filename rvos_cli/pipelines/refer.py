@@ -22,6 +22,7 @@ import torch
 from rvos_cli.errors import InputError
 from rvos_cli.models.options import ReferModelOptions
 from rvos_cli.models.tokenizer import MAX_TOKENS
+from rvos_cli.paths import safe_name
 from rvos_cli.pipelines.options import ClipOptions, RuntimeOptions, WindowOptions
 from rvos_cli.pipelines.streams import prefetch
 from rvos_cli.pipelines.timing import Timings
@@ -192,23 +193,41 @@ def default_output(input: Path) -> Path:
 
 
 def check_outputs(request: ReferRequest) -> tuple[list[str], Path, Path | None]:
-    """The texts, the overlay video and the masks folder, checked before any work."""
-    from rvos_cli.video.outputs import check_output, check_replaceable_dir, check_video_output
+    """The texts, the overlay video and the masks folder, checked before any work: neither output
+    is, holds or writes into an input (the video, the checkpoint, the tokenizer), nor holds the other."""
+    from rvos_cli.video.outputs import check_output, check_replaceable_dir, check_video_output, refuse_overlaps
 
-    texts = [" ".join(t.split()) for t in request.texts]
-    if not texts or not all(texts):
-        raise InputError("give at least one non-empty text query with -t/--text")
+    texts = query_texts(request.texts)
+    for name in request.query_names or ():
+        safe_name(name, "query folder")
+    options = request.options
+    inputs = [request.input, getattr(options, "checkpoint", None), getattr(options, "tokenizer", None)]
     output = None
     if request.overlay:
-        output = check_video_output(request.output or default_output(request.input), [request.input], "--output")
+        output = check_video_output(request.output or default_output(request.input), inputs, "--output")
     elif request.masks_dir is None:
         raise InputError("nothing to write: give --masks when the overlay video is off")
     masks_dir = None
     if request.masks_dir is not None:
-        inputs = [request.input, output] if output else [request.input]
         masks_dir = check_output(request.masks_dir, inputs, "--masks", folder=True)
         check_replaceable_dir(masks_dir, "--masks")
-    return list(request.texts), output, masks_dir
+        if output is not None:
+            refuse_overlaps([(output, "--output", False), (masks_dir, "--masks", True)], [])
+    return texts, output, masks_dir
+
+
+def query_texts(texts: object) -> list[str]:
+    """The text queries as a list: one string is one query; each must be a non-empty string."""
+    if isinstance(texts, str):
+        texts = [texts]
+    if not isinstance(texts, (list, tuple)):
+        raise InputError(f"texts must be a string or a list of strings, got {type(texts).__name__}")
+    for text in texts:
+        if not isinstance(text, str):
+            raise InputError(f"every text query must be a string, got {type(text).__name__} ({text!r})")
+    if not texts or not all(" ".join(t.split()) for t in texts):
+        raise InputError("give at least one non-empty text query with -t/--text")
+    return list(texts)
 
 
 def segment_window(

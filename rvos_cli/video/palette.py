@@ -1,7 +1,9 @@
 """Label maps as PNG files: mode-P (palette) PNGs with the DAVIS palette, and reading them back.
 
-OpenCV cannot write palette PNGs and decodes them to colours, so palette PNGs are written
-here with zlib + struct, and read back by mapping colours through the file's own PLTE chunk.
+OpenCV cannot write palette PNGs and decodes them to colours, so palette PNGs are written here
+with zlib + struct. They are read back as their palette indices: the file's PLTE chunk is
+replaced by a grey ramp (entry i is (i, i, i)) before OpenCV decodes it, so two objects whose
+palette colours are the same stay two objects (mapping colours back to indices would merge them).
 """
 
 from __future__ import annotations
@@ -15,9 +17,7 @@ import cv2
 import numpy as np
 
 from rvos_cli.errors import InputError
-
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-JPEG_SIGNATURE = b"\xff\xd8\xff"
+from rvos_cli.video.images import MAX_SIDE, PNG_SIGNATURE, check_size, read_header
 
 
 def _davis_palette() -> np.ndarray:
@@ -61,67 +61,77 @@ def write_palette_png(path: str | os.PathLike, labels: np.ndarray) -> None:
     Path(path).write_bytes(encode_palette_png(labels))
 
 
-def _png_header_and_palette(data: bytes) -> tuple[int | None, np.ndarray | None]:
-    """(colour type, PLTE as [N, 3] uint8) of PNG bytes; (None, None) for other formats."""
-    if not data.startswith(PNG_SIGNATURE):
-        return None, None
-    colour_type, palette, offset = None, None, len(PNG_SIGNATURE)
-    while offset + 8 <= len(data):
+# The chunks a palette PNG keeps when its indices are read: the image itself, nothing that
+# changes how it is shown (transparency, gamma, colour profiles, a histogram of the old palette).
+_CRITICAL = (b"IHDR", b"IDAT", b"IEND")
+
+
+def _palette_indices(data: bytes, bit_depth: int, path: Path) -> np.ndarray:
+    """[H, W] uint8 palette indices of a palette PNG: decoded with a grey-ramp palette."""
+    chunks, offset = [], len(PNG_SIGNATURE)
+    while offset + 12 <= len(data):
         length, kind = struct.unpack(">I4s", data[offset : offset + 8])
-        body = data[offset + 8 : offset + 8 + length]
-        if kind == b"IHDR":
-            colour_type = body[9]
-        elif kind == b"PLTE":
-            palette = np.frombuffer(body, np.uint8).reshape(-1, 3)
-        elif kind == b"IDAT":
+        if offset + 12 + length > len(data):
+            break
+        if kind in _CRITICAL:
+            chunks.append(data[offset : offset + 12 + length])
+        if kind == b"IEND":
             break
         offset += 12 + length
-    return colour_type, palette
+    ramp = np.repeat(np.arange(1 << bit_depth, dtype=np.uint8)[:, None], 3, axis=1)
+    rebuilt = PNG_SIGNATURE + chunks[0] + _chunk(b"PLTE", ramp.tobytes()) + b"".join(chunks[1:])
+    image = cv2.imdecode(np.frombuffer(rebuilt, np.uint8), cv2.IMREAD_UNCHANGED)
+    if image is None:
+        raise InputError(f"mask {path} does not decode (a truncated or corrupt PNG); save it again")
+    return image if image.ndim == 2 else image[..., 0]
 
 
 def _colours_to_ids(rgb: np.ndarray, palette: np.ndarray, path: Path) -> np.ndarray:
-    """Map each pixel's colour to the lowest palette index of that colour."""
+    """Map each pixel's colour to the palette index of that colour (a palette without repeats)."""
     key = lambda c: (c[..., 0].astype(np.int32) << 16) | (c[..., 1].astype(np.int32) << 8) | c[..., 2]  # noqa: E731
     palette_keys = key(palette)
-    order = np.argsort(palette_keys, kind="stable")  # stable: duplicates keep their lowest index first
+    order = np.argsort(palette_keys, kind="stable")
     sorted_keys = palette_keys[order]
     pixel_keys = key(rgb)
     positions = np.clip(np.searchsorted(sorted_keys, pixel_keys), 0, len(sorted_keys) - 1)
     if not np.all(sorted_keys[positions] == pixel_keys):
         raise InputError(
-            f"mask {path} has colours that are not in its palette; save it as a palette or grayscale PNG of object ids"
+            f"mask {path} has colours that are not in the DAVIS palette; "
+            "save it as a palette or grayscale PNG of object ids"
         )
     return order[positions]
 
 
-def read_label_png(path: str | os.PathLike) -> np.ndarray:
-    """An [H, W] integer label map (0 = background) from a palette PNG, a grayscale id image,
-    a 0/255 binary mask, or an RGB image drawn in the DAVIS palette.
+def read_label_png(path: str | os.PathLike, max_width: int = MAX_SIDE, max_height: int = MAX_SIDE) -> np.ndarray:
+    """An [H, W] integer label map (0 = background) from a palette PNG (its indices), a grayscale
+    id image, a 0/255 binary mask, or an RGB image drawn in the DAVIS palette.
 
-    Returns int32 so that 16-bit id images with more than 255 objects can be reported by the caller.
+    The size is read from the header first: an image over max_width x max_height (or over the
+    absolute limits of `rvos_cli.video.images`) is refused without being decoded. Returns int32 so
+    that 16-bit id images with more than 255 objects can be reported by the caller.
     """
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"cannot read mask {path}: {exc.strerror or exc}; pass an existing PNG") from None
-    if data.startswith(JPEG_SIGNATURE):
+    header = read_header(path, "mask")
+    if header.format == "jpeg":
         raise InputError(
             f"mask {path} is a JPEG, whose lossy compression invents object ids along every edge; "
             "save the mask as a PNG (palette or grayscale)"
         )
+    check_size(header, path, "mask", max_width, max_height)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read mask {path}: {exc.strerror or exc}; pass an existing PNG") from None
+    if header.colour_type == 3:
+        return _palette_indices(data, header.bit_depth, path).astype(np.int32)
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     if image is None:
-        raise InputError(f"mask {path} is not an image OpenCV can read; pass a palette or grayscale PNG")
-    colour_type, palette = _png_header_and_palette(data)
+        raise InputError(f"mask {path} does not decode (a truncated or corrupt PNG); save it again")
     if image.ndim == 3:
         rgb = cv2.cvtColor(image[..., :3], cv2.COLOR_BGR2RGB)
-        if colour_type == 3 and palette is not None:
-            return _colours_to_ids(rgb, palette, path).astype(np.int32)
-        if np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 0], rgb[..., 2]):
-            image = rgb[..., 0]
-        else:
+        if not (np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 0], rgb[..., 2])):
             return _colours_to_ids(rgb, DAVIS_PALETTE, path).astype(np.int32)
+        image = rgb[..., 0]
     labels = image.astype(np.int32)
     if set(np.unique(labels).tolist()) == {0, 255}:
         labels = (labels == 255).astype(np.int32)  # a binary 0/255 mask is one object

@@ -21,12 +21,14 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from rvos_cli.errors import InputError  # noqa: E402
+from rvos_cli.paths import IMAGE_SUFFIXES  # noqa: E402
 from rvos_cli.video.ffmpeg import has_audio, stream_kinds  # noqa: E402
+from rvos_cli.video.images import MAX_PIXELS, MAX_SIDE, read_header, read_image  # noqa: E402
 from rvos_cli.video.timecode import format_time, parse_time  # noqa: E402
 
 cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
 
-FRAME_EXTENSIONS = (".jpg", ".jpeg", ".png")
+FRAME_EXTENSIONS = IMAGE_SUFFIXES  # what a frames folder lists (.png, .jpg, .jpeg)
 DEFAULT_FRAMES_FPS = 24.0
 MIN_SIDE = 2
 # Containers such as mkv estimate their frame count from the duration; allow that much slack.
@@ -112,6 +114,16 @@ def _check_size(frame: np.ndarray, path: Path) -> None:
     height, width = frame.shape[:2]
     if min(height, width) < MIN_SIDE:
         raise InputError(f"{path} has {width}x{height} frames; a video needs at least {MIN_SIDE}x{MIN_SIDE} pixels")
+
+
+def _check_frame_size(capture, path: Path) -> None:
+    """Refuse a video whose declared frame size is beyond the image limits before decoding a frame."""
+    width, height = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
+    if width > MAX_SIDE or height > MAX_SIDE or width * height > MAX_PIXELS:
+        raise InputError(
+            f"{path} declares {width}x{height} frames, over the limit of {MAX_SIDE}x{MAX_SIDE} and "
+            f"{MAX_PIXELS:,} pixels (docs/formats.md, 'Image limits'); scale the video down first"
+        )
 
 
 def _check_unique_stems(files: list[Path]) -> None:
@@ -232,6 +244,7 @@ class VideoFileSource(VideoSource):
     def _read(self, path: Path, fps: float | None, trim: Trim, reporter, audio: Future) -> None:
         capture = self._open(path)
         try:
+            _check_frame_size(capture, path)
             video_fps = capture.get(cv2.CAP_PROP_FPS)
             if not (math.isfinite(video_fps) and video_fps > 0):
                 video_fps = fps or DEFAULT_FRAMES_FPS  # no usable rate in the file
@@ -459,16 +472,22 @@ class FramesDirSource(VideoSource):
         )
 
     @staticmethod
-    def _read(path: Path) -> np.ndarray:
+    def _read(path: Path, size: tuple[int, int] | None = None) -> np.ndarray:
+        """One frame as RGB; `size` (width, height): the first frame's, which the header must match
+        (either way round: EXIF rotation is applied after) before the frame is decoded."""
+        header = read_header(path, "frame")
+        if size is not None and sorted((header.width, header.height)) != sorted(size):
+            raise InputError(
+                f"frame {path} is {header.width}x{header.height} but the first frame is "
+                f"{size[0]}x{size[1]}; all frames must have one size"
+            )
         # IMREAD_COLOR applies EXIF rotation and converts grayscale, alpha and 16-bit images to 8-bit BGR.
-        image = cv2.imdecode(np.fromfile(path, np.uint8), cv2.IMREAD_COLOR) if path.stat().st_size else None
-        if image is None:
-            raise InputError(f"frame {path} is not an image OpenCV can read; fix or remove it")
+        image, _ = read_image(path, cv2.IMREAD_COLOR, "frame")
         return to_rgb(image)
 
     def _frames(self) -> Iterator[np.ndarray]:
         for file in self.files:
-            frame = self._read(file)
+            frame = self._read(file, (self.info.width, self.info.height))
             if frame.shape[:2] != (self.info.height, self.info.width):
                 raise InputError(
                     f"frame {file} is {frame.shape[1]}x{frame.shape[0]} but the first frame is "
@@ -487,6 +506,14 @@ def _vfr_note(path: Path, times: list[float], end: float, fps: float) -> str:
     )
 
 
+def check_clip_numbers(fps: float | None, max_seconds: float) -> None:
+    """--fps positive, --max-seconds 0 or positive, both finite."""
+    if fps is not None and not 0 < fps < math.inf:
+        raise InputError(f"--fps {fps:g} must be a positive number of frames per second")
+    if not 0 <= max_seconds < math.inf:
+        raise InputError(f"--max-seconds {max_seconds:g} must be 0 (no limit) or a positive number of seconds")
+
+
 def open_video(
     path: str | os.PathLike,
     fps: float | None = None,
@@ -503,10 +530,7 @@ def open_video(
     path = Path(path)
     if not path.exists():
         raise InputError(f"input {path} does not exist; pass a video file or a directory of frames")
-    if fps is not None and not 0 < fps < math.inf:
-        raise InputError(f"--fps {fps:g} must be a positive number of frames per second")
-    if not 0 <= max_seconds < math.inf:
-        raise InputError(f"--max-seconds {max_seconds:g} must be 0 (no limit) or a positive number of seconds")
+    check_clip_numbers(fps, max_seconds)
     trim = Trim(parse_time(start, "--start"), parse_time(end, "--end"), max_seconds)
     if path.is_dir():
         return FramesDirSource(path, fps, trim, reporter)

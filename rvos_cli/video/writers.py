@@ -20,7 +20,7 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-from rvos_cli.atomic import atomic_dir, atomic_file
+from rvos_cli.atomic import atomic_dir, atomic_file, new_dir
 from rvos_cli.errors import OutputError, output_error
 from rvos_cli.video.ffmpeg import ffmpeg_exe
 from rvos_cli.video.outputs import VIDEO_CONTAINERS, check_output, check_replaceable_dir
@@ -107,12 +107,7 @@ class Mp4Writer:
         self._tmp = self._stack.enter_context(atomic_file(self.path))
         self._log = self._stack.enter_context(tempfile.TemporaryFile())
         if self.durations is not None:
-            try:
-                self._frames_dir = Path(
-                    tempfile.mkdtemp(prefix=f".{self.path.name}.", suffix=".part.frames", dir=self.path.parent)
-                )
-            except OSError as exc:
-                raise output_error(self.path, exc) from None
+            self._frames_dir = new_dir(self.path, "part.frames")  # named like the output's own temporary
             self._stack.callback(shutil.rmtree, self._frames_dir, ignore_errors=True)
         else:
             self._process = subprocess.Popen(

@@ -29,7 +29,8 @@ from typing import Any
 from urllib.parse import quote
 
 from rvos_cli import settings
-from rvos_cli.errors import DownloadError
+from rvos_cli.atomic import WRITE_ERRNOS, atomic_file
+from rvos_cli.errors import DownloadError, output_error
 from rvos_cli.weights.display import byte_progress
 from rvos_cli.weights.registry import WeightsFile
 
@@ -57,6 +58,10 @@ def fetch(name: str, file: WeightsFile, dest: Path, show_progress: bool = False)
     for url in file.urls:
         try:
             size, sha256 = _download(url, file, part, show_progress)
+        except OSError as exc:
+            if exc.errno in WRITE_ERRNOS:  # the part stays: the next `rvos download` resumes it
+                raise output_error(part, exc) from None
+            raise
         except MirrorError as exc:
             failures.append(f"{url}: {exc}")
             if file.sha256 is None:
@@ -77,9 +82,8 @@ def install_local(source: Path, file: WeightsFile, dest: Path) -> str:
     if not source.is_file():
         raise DownloadError(f"--from {source}: no such file")
     verify(source, file.size, file.sha256, origin=str(source), label=file.path, delete=False)
-    part = dest.with_name(dest.name + ".part")
-    shutil.copyfile(source, part)
-    os.replace(part, dest)
+    with atomic_file(dest) as part:  # a full disk is exit 5 and leaves nothing in the cache
+        shutil.copyfile(source, part)
     return source.resolve().as_uri()
 
 

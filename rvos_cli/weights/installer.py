@@ -8,6 +8,7 @@ so an entry is either complete or not installed at all.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime
 import json
 import os
@@ -18,7 +19,7 @@ from filelock import FileLock, Timeout
 
 from rvos_cli import settings
 from rvos_cli.atomic import atomic_file
-from rvos_cli.errors import InputError, MissingWeightsError, RvosError
+from rvos_cli.errors import InputError, MissingWeightsError, RvosError, output_error
 from rvos_cli.weights.cache import RECORD, entry_dir, installed_record, lock_path
 from rvos_cli.weights.fetch import fetch, install_local, sha256_file
 from rvos_cli.weights.registry import WeightsEntry, WeightsFile
@@ -43,6 +44,9 @@ def install(
     offline = offline or settings.current().offline
     name = entry.name
     local = _match_sources(entry, sources or [])
+    record = installed_record(name, cache_dir)
+    if record is not None and not local:  # complete (the record is written last): no lock, so a read-only cache works
+        return _summary(name, cache_dir, record, "already installed")
     with _entry_lock(name, cache_dir, note):
         record = installed_record(name, cache_dir)
         if record is not None and not local:
@@ -75,13 +79,16 @@ def _install_files(
     keep_original: bool,
     show_progress: bool,
 ) -> dict[str, Any]:
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise output_error(folder, exc, "write the weights cache") from None
     try:
         files, sources = {}, {}
         for file in entry.files:
             dest = folder / file.path
             if file.path in local:
-                sources[file.path] = install_local(local[file.path], file, dest)
+                sources[file.path] = install_local(local[file.path], _as_given(file, local[file.path]), dest)
             elif file.path in reusable:
                 sources[file.path] = "cache"
             else:
@@ -151,6 +158,17 @@ def _convert(
     return CONVERTED
 
 
+def _as_given(file: WeightsFile, source: Path) -> WeightsFile:
+    """The checks a file given with --from gets: a safetensors file given for an official checkpoint
+    of another format (a .pth) cannot match that file's size and sha256; the layout check of the
+    conversion verifies it instead (safetensors holds tensors only, nothing that could run)."""
+    if file.role != "checkpoint" or file.path.endswith(".safetensors"):
+        return file
+    from rvos_cli.models.checkpoint import is_safetensors
+
+    return dataclasses.replace(file, size=None, sha256=None) if is_safetensors(source) else file
+
+
 def _reusable(folder: Path, file: WeightsFile, record: dict[str, Any] | None) -> bool:
     """A file already in place: part of the current installation (`record`), or verified by an unfinished one."""
     path = folder / file.path
@@ -191,13 +209,15 @@ def _match_sources(entry: WeightsEntry, sources: list[Path]) -> dict[str, Path]:
 def _entry_lock(name: str, cache_dir, note: Callable[[str], None]) -> Iterator[None]:
     """Hold the entry's file lock, telling the user when another process has it."""
     path = lock_path(name, cache_dir)
-    path.parent.mkdir(parents=True, exist_ok=True)
     lock = FileLock(str(path))
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         lock.acquire(timeout=0)
     except Timeout:
         note(f"waiting for another `rvos download {name}` to finish ...")
         lock.acquire()
+    except OSError as exc:  # a cache folder that cannot be written: exit 5, not a traceback
+        raise output_error(path.parent.parent, exc, "write the weights cache") from None
     try:
         yield
     finally:
