@@ -24,7 +24,12 @@ def stepped(request, fixtures_dir, random_weights):
     manifest = random_weights.load_manifest(fixtures_dir / "mttr" / "manifest.json")
     state = random_weights.random_state_dict(manifest, case["config"]["weight_seed"])
     trainer = Trainer("mttr", state, device="cpu", dropout=False)
-    result = trainer.step(case["videos"], case["token_ids"], case["targets"], case["config"]["valid_frames"])
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # two OpenMP threads on a shared 2-core machine spin against each other
+    try:
+        result = trainer.step(case["videos"], case["token_ids"], case["targets"], case["config"]["valid_frames"])
+    finally:
+        torch.set_num_threads(threads)
     return case, trainer, result
 
 

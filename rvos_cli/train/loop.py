@@ -142,6 +142,7 @@ class TrainingRun:
         """Continue from a checkpoint of this run (RunCheckpoints.load)."""
         self.trainer.load_state_dict(state)
         self.position = Position(**state["rvos"]["position"])
+        self.trainer.steps = self.position.step
         rng = state["rvos"]["rng"]
         torch.set_rng_state(rng["cpu"])
         if rng.get("cuda") and torch.cuda.is_available():
@@ -188,6 +189,9 @@ class TrainingRun:
 
     def _epoch(self, advance, result: RunResult) -> RunResult | None:
         self.trainer.model.train(self.config.dropout)
+        if self.config.max_steps and self.position.step >= self.config.max_steps:
+            result.status = "stopped"
+            return result
         for collated, reasons in self._loader():
             for reason in reasons:
                 self.warn(f"skipped a sample: {reason}")
@@ -236,6 +240,7 @@ class TrainingRun:
                 "epoch": self.position.epoch,
                 "step": self.position.step,
                 "epoch_loss": self.position.epoch_loss,
+                "skipped": self.position.skipped,
                 "validation": metrics,
             }
             score = metrics.get("mAP 0.5:0.95")
@@ -253,8 +258,8 @@ class TrainingRun:
         return metrics
 
 
-def log_writer(path: Path, echo: Callable[[str], None] | None) -> Callable[[dict], None]:
-    """A JSON line per record appended to `path` (flushed each time), also given to `echo`."""
+def log_writer(path: Path, echo: Callable[[dict], None] | None) -> Callable[[dict], None]:
+    """A JSON line per record appended to `path` (flushed each time), the record also given to `echo`."""
 
     def log(record: dict) -> None:
         if not distributed.is_main():
@@ -263,6 +268,6 @@ def log_writer(path: Path, echo: Callable[[str], None] | None) -> Callable[[dict
         with open(path, "a", encoding="utf-8") as handle:
             handle.write(line + "\n")
         if echo is not None:
-            echo(line)
+            echo(record)
 
     return log

@@ -56,8 +56,10 @@ class Recipe:
         for name, param in network.named_parameters():
             param.data = param.data.clone()
             param.requires_grad_(not self.frozen(name))
-        for buffer in network.buffers():
-            buffer.data = buffer.data.clone()
+        for module in network.modules():  # the loader shares one index table between blocks
+            for key, buffer in module._buffers.items():
+                if buffer is not None:
+                    module._buffers[key] = buffer.clone()
         self.exact(network)
         return network
 
@@ -103,7 +105,7 @@ def official_state_dict(model: str, network: nn.Module) -> dict[str, torch.Tenso
     """The network's tensors under the official checkpoint's names, in its order (with the legacy
     buffers the official files carry, such as RoBERTa's `position_ids`), detached and on the CPU."""
     layout = MODELS[model].layout(MODELS[model].variants[0])
-    state = {k: v.detach().cpu() for k, v in network.state_dict().items()}
+    state = {k: v.detach().cpu().clone() for k, v in network.state_dict().items()}
     out = {}
     for name, shape in layout.shapes.items():
         if name in state:

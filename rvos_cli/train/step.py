@@ -22,7 +22,7 @@ class NonFiniteLoss(InputError):
     """The loss became NaN or infinite (exit 2): the weights were not updated by that step."""
 
     def __init__(self, step: int, losses: dict[str, float]):
-        terms = ", ".join(f"{name} {value:.4g}" for name, value in losses.items())
+        terms = ", ".join(f"{name} {value:.4g}" for name, value in losses.items()) or "the model's outputs"
         super().__init__(
             f"the loss is not finite at step {step} ({terms}); the weights of the last checkpoint are kept: "
             "lower --lr, check the data, or train in fp32 (--precision fp32)"
@@ -103,12 +103,14 @@ class TrainStep:
                 aux_outputs=True,
                 valid_indices=valid_indices.to(batch.videos.device),
             )
+            if not all(torch.isfinite(outputs[k]).all() for k in ("pred_masks", "pred_is_referred")):
+                raise NonFiniteLoss(self.steps + 1, {})  # the matcher cannot order NaN costs
             losses, matchings = self.criterion(outputs, targets)
             total = self.criterion.total(losses)
         logged = {name: value.item() for name, value in distributed.mean_dict(losses).items()}
         logged_total = sum(logged[k] * self.criterion.weight_dict[k] for k in logged if k in self.criterion.weight_dict)
         if not math.isfinite(logged_total):
-            raise NonFiniteLoss(self.steps, logged)
+            raise NonFiniteLoss(self.steps + 1, logged)
         self.optimizer.zero_grad()
         self.scaler.scale(total).backward()
         self.scaler.unscale_(self.optimizer)  # clip and report the true gradients

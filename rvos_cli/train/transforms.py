@@ -46,6 +46,8 @@ class Transforms:
             frames = [np.ascontiguousarray(f[:, ::-1]) for f in frames]
             targets = [None if t is None else {**t, "masks": t["masks"].flip(-1)} for t in targets]
             text = swap_left_right(text)
+        if rng is None:  # evaluation scores the masks at the frames' own size
+            targets = [None if t is None else {**t, "referred_mask": _referred(t)} for t in targets]
         short = self.sizes[0] if rng is None else rng.choice(self.sizes)
         size = resized_size(*frames[0].shape[:2], size=short, max_size=self.max_size)
         video = normalize_video(torch.from_numpy(np.stack([resize_bilinear_pil(f, size) for f in frames])))
@@ -56,10 +58,14 @@ class Transforms:
         return video, targets, text
 
 
-def collate(samples: list[tuple[torch.Tensor, list, str]], tokenizer) -> Batch:
+def _referred(target: dict) -> torch.Tensor:
+    return target["masks"][int(target["referred_instance_idx"].reshape(-1)[0])].bool()
+
+
+def collate(samples: list[tuple[torch.Tensor, list, str]], tokenizer=None) -> Batch:
     """Videos [T, 3, h_i, w_i] zero-padded bottom/right to the largest (pad mask True there), targets
-    regrouped per frame (B-tuples), texts tokenised: the original's `Collator` and
-    `nested_tensor_from_videos_list`."""
+    regrouped per frame (B-tuples), texts tokenised (later, by the caller, when `tokenizer` is None):
+    the original's `Collator` and `nested_tensor_from_videos_list`."""
     videos, targets, texts = zip(*samples)
     t = max(v.shape[0] for v in videos)
     h = max(v.shape[-2] for v in videos)
@@ -69,6 +75,8 @@ def collate(samples: list[tuple[torch.Tensor, list, str]], tokenizer) -> Batch:
     for video, out, mask in zip(videos, padded, pad_mask):
         out[: video.shape[0], :, : video.shape[2], : video.shape[3]].copy_(video)
         mask[: video.shape[0], : video.shape[2], : video.shape[3]] = False
-    input_ids, attention_mask = tokenizer(list(texts))
+    input_ids = attention_mask = None
+    if tokenizer is not None:
+        input_ids, attention_mask = tokenizer(list(texts))
     per_frame = [tuple(frames) for frames in zip(*targets)]
     return Batch(padded.transpose(0, 1), pad_mask.transpose(0, 1), input_ids, attention_mask, per_frame, list(texts))
