@@ -515,13 +515,17 @@ def evaluate(
     pred: Annotated[
         Path,
         typer.Argument(
-            help="Predicted masks: <video>/<frame>.png (with --referring <video>/<query>/<frame>.png).",
+            help="Predicted masks: <video>/<frame>.png (with --referring <video>/<query>/<frame>.png), or a COCO "
+            "results JSON (RLE masks with scores) for A2D-Sentences / JHMDB-Sentences mask AP.",
             show_default=False,
         ),
     ],
     gt: Annotated[
         Path,
-        typer.Argument(help="Ground-truth masks in the same layout, e.g. DAVIS/Annotations/480p.", show_default=False),
+        typer.Argument(
+            help="Ground-truth masks in the same layout, e.g. DAVIS/Annotations/480p, or COCO-format ground truth.",
+            show_default=False,
+        ),
     ],
     referring: Annotated[
         bool, typer.Option("--referring", help="Score binary referring masks: mIoU, oIoU, precision@K, J&F per query.")
@@ -534,7 +538,7 @@ def evaluate(
         bool, typer.Option("--quiet", "-q", help="No progress bar and no table (e.g. with --csv).")
     ] = False,
 ) -> None:
-    """Score predicted masks against ground truth (DAVIS 2017 J&F, or referring metrics)."""
+    """Score predicted masks against ground truth (DAVIS 2017 J&F, referring metrics, or COCO mask AP)."""
     from rvos_cli.pipelines.evaluate import run_eval
 
     reporter = Reporter(json_mode=json_output, quiet=quiet)

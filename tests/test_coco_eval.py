@@ -140,3 +140,25 @@ def test_mask_ap_and_iou_metrics_match_pycocotools(tmp_path, seed, images, small
     for key, value in reference.items():
         assert ours[key] == pytest.approx(value, abs=1e-12), key
     assert 0 < ours["mAP 0.5:0.95"] < 1
+
+
+def test_rvos_eval_scores_coco_files(tmp_path):
+    from typer.testing import CliRunner
+
+    from rvos_cli.cli import app
+
+    rng = np.random.default_rng(4)
+    gt, predictions = _case(rng, 6)
+    for image in gt["images"]:
+        mask = rle_decode(next(a for a in gt["annotations"] if a["image_id"] == image["id"])["segmentation"])
+        predictions.append({"image_id": image["id"], "category_id": 1, "segmentation": rle_encode(mask), "score": 0.99})
+    (tmp_path / "pred.json").write_text(json.dumps(predictions))
+    (tmp_path / "gt.json").write_text(json.dumps(gt))
+    result = CliRunner().invoke(app, ["eval", str(tmp_path / "pred.json"), str(tmp_path / "gt.json"), "--json"])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(result.stdout)
+    assert metrics == evaluate_coco_files(tmp_path / "pred.json", tmp_path / "gt.json")
+    assert metrics["P@0.9"] == 1.0 and metrics["mean_iou"] == pytest.approx(1.0)  # the exact masks score highest
+    (tmp_path / "bad.json").write_text(json.dumps([{"image_id": "nope", "segmentation": {}, "score": 1}]))
+    result = CliRunner().invoke(app, ["eval", str(tmp_path / "bad.json"), str(tmp_path / "gt.json")])
+    assert result.exit_code == 2 and "lacks" in result.output
