@@ -82,8 +82,10 @@ def deferred_signals(on_signal: Callable[[], None]) -> Iterator[list[int]]:
     received: list[int] = []
 
     def handler(signum, frame):
-        if received:
-            raise KeyboardInterrupt if signum == signal.SIGINT else Interrupted(signum)
+        if received:  # the second: out at once, without saving a state the step may have half changed
+            stop = KeyboardInterrupt() if signum == signal.SIGINT else Interrupted(signum)
+            stop.abandon = True
+            raise stop
         received.append(signum)
         on_signal()
 
@@ -165,8 +167,8 @@ class TrainingRun:
                 result.validation = self._end_epoch()
             result.checkpoint = self.checkpoints.last
             return result
-        except KeyboardInterrupt:
-            if distributed.is_main():
+        except KeyboardInterrupt as stop:
+            if distributed.is_main() and not getattr(stop, "abandon", False):
                 result.checkpoint = self.save()
                 self.note(f"saved a resumable checkpoint at step {self.position.step}: {result.checkpoint}")
             raise
