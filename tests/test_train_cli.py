@@ -145,3 +145,43 @@ def test_corrupt_frames_are_skipped_and_a_non_finite_loss_stops_keeping_the_last
     weights = load_file(tmp_path / "run" / "model.safetensors")
     assert all(torch.isfinite(v).all() for v in weights.values() if v.is_floating_point())
     assert np.isfinite(steps(tmp_path / "run")[0]["loss"])
+
+
+def test_sigterm_saves_a_resumable_checkpoint(assets, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    run_dir = tmp_path / "run"
+    command = [
+        sys.executable,
+        "-m",
+        "rvos_cli",
+        "train",
+        str(assets["data"]),
+        "-o",
+        str(run_dir),
+        "--checkpoint",
+        str(assets["checkpoint"]),
+        "--tokenizer",
+        str(assets["tokenizer"]),
+        *TINY,
+        "--epochs",
+        "1",
+        "--no-val",
+    ]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, "OMP_NUM_THREADS": "1"})  # fmt: skip
+    deadline = time.monotonic() + 300
+    while not ((run_dir / "log.jsonl").is_file() and (run_dir / "log.jsonl").read_text()):
+        assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+        time.sleep(0.2)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=300)
+    assert process.returncode == 143, stderr
+    assert "saved a resumable checkpoint at step" in stderr and stderr.strip().splitlines()[-1].startswith("error: ")
+    kept = torch.load(run_dir / "checkpoints" / "last.pth.tar", weights_only=True)
+    assert 1 <= kept["rvos"]["position"]["step"] == len(steps(run_dir)) < 6
+    assert not list(run_dir.rglob("*.part*"))  # nothing half-written

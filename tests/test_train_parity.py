@@ -97,3 +97,28 @@ def test_parameters_after_the_step_match(stepped):
     official = trainer.official_state_dict()
     assert list(official)[:2] == ["backbone.patch_embed.proj.weight", "backbone.patch_embed.proj.bias"]
     assert "transformer.text_encoder.embeddings.position_ids" in official
+
+
+def test_the_a2d_path_outputs_only_the_valid_frames(stepped):
+    """valid_frames (A2D-Sentences: the annotated frame of a window): the backbone sees every frame, the
+    model outputs and the losses cover only the valid ones."""
+    case, trainer, _ = stepped
+    from rvos_cli.train.recipe import pad_token_ids
+
+    ids, mask = pad_token_ids(case["token_ids"])
+    network = trainer.network.eval()
+    with torch.inference_mode():
+        every = network(case["videos"], ids, mask)
+        middle = network(case["videos"], ids, mask, valid_indices=torch.tensor([1]))
+    assert middle["pred_masks"].shape[0] == 1
+    torch.testing.assert_close(middle["pred_masks"][0], every["pred_masks"][1], atol=1e-4, rtol=0)
+    torch.testing.assert_close(middle["pred_is_referred"][0], every["pred_is_referred"][1], atol=1e-4, rtol=0)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        result = trainer.step(case["videos"], case["token_ids"], case["targets"][1:2], valid_frames=[1])
+    finally:
+        torch.set_num_threads(threads)
+    assert all(math.isfinite(v) for v in result.losses.values()) and len(result.losses) == 9
+    counts = [len(t["masks"]) for t in case["targets"][1]]
+    assert [len(q) for q, _ in result.matchings[0]] == counts

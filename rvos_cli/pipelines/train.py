@@ -186,6 +186,8 @@ def run_train(request: TrainRequest, reporter) -> TrainSummary:
     train_recipe = recipe(request.model)
     reader = detect(data, reporter.warn)
     device = distributed.init(resolve_device(request.device))
+    if not distributed.is_main():  # one voice: rank 0 reports; the others only warn
+        reporter.json_mode, reporter.quiet, reporter.interactive = False, True, False
     precision = train_precision(request.overrides.get("precision") or "auto", device)
     config = _config(request, reader.kind, saved, precision)
     if saved is not None and config.dataset != saved.dataset:
@@ -193,6 +195,7 @@ def run_train(request: TrainRequest, reporter) -> TrainSummary:
     run_dir = _run_dir(request, data)
     checkpoints = RunCheckpoints(run_dir, config)
     resume_state = checkpoints.load() if request.resume is not None else None  # checks model and configuration
+    distributed.barrier()  # every process checked the run folder before rank 0 writes to it
 
     train_refs = reader.samples("train", config.window, config.seed)
     if not train_refs:
