@@ -171,10 +171,18 @@ def _saved(resume: Path | None) -> tuple[dict | None, TrainConfig | None]:
 
 
 def run_train(request: TrainRequest, reporter) -> TrainSummary:
+    threads = torch.get_num_threads()
     if request.threads is not None:
         if request.threads < 1:
             raise InputError(f"--threads must be at least 1, got {request.threads}")
         torch.set_num_threads(request.threads)
+    try:
+        return _run(request, reporter)
+    finally:
+        torch.set_num_threads(threads)  # a caller in the same process keeps its setting
+
+
+def _run(request: TrainRequest, reporter) -> TrainSummary:
     record, saved = _saved(request.resume)
     if saved is not None and saved.model != request.model:
         raise InputError(
