@@ -29,7 +29,7 @@ def assets(tmp_path_factory):
     """A random MTTR checkpoint, a stand-in tokenizer and a dataset of 6 training samples (1 video, 2 objects,
     3 frames) and 6 validation ones."""
     root = tmp_path_factory.mktemp("train")
-    state = random_state_dict(MODELS["mttr"].layout("video_swin_t"), seed=3)
+    state = random_state_dict(MODELS["mttr"].layout(MODELS["mttr"].variants[0]), seed=3)
     save_file({k: v.contiguous() for k, v in state.items()}, str(root / "random.safetensors"))
     data = write_synthetic_dataset(root / "data", train_videos=1, valid_videos=1, frames=3, size=(32, 48), seed=1)
     return {
@@ -91,7 +91,7 @@ def test_resume_after_three_of_six_steps_equals_the_uninterrupted_run(assets, tm
     assert {"epoch", "total_epochs", "model_state_dict", "optimizer_state_dict", "scheduler_state_dict",
             "grad_scaler_state_dict"} <= set(checkpoint)  # fmt: skip
     assert checkpoint["epoch"] == 0 and list(checkpoint["model_state_dict"]) == list(
-        MODELS["mttr"].layout("video_swin_t").shapes
+        MODELS["mttr"].layout(MODELS["mttr"].variants[0]).shapes
     )
     assert len(checkpoint["optimizer_state_dict"]["param_groups"]) == 3
     # `rvos refer --checkpoint RUN/model.safetensors` loads the trained weights through the same loader

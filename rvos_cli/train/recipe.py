@@ -50,9 +50,10 @@ class Recipe:
         state dict in the official layout) or, with none, random weights drawn from the layout; its own
         copy of every tensor, with gradients on for the parameters that train."""
         spec = MODELS[self.name]
+        variant = spec.variants[0]  # the published configuration (MTTR has one)
         if source is None:
-            source = random_state_dict(spec.layout(spec.variants[0]), seed)
-        network = spec.load(source)
+            source = random_state_dict(spec.layout(variant), seed)
+        network = spec.load(source, variant)
         for name, param in network.named_parameters():
             param.data = param.data.clone()
             param.requires_grad_(not self.frozen(name))
