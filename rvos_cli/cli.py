@@ -630,7 +630,8 @@ def evaluate(
         Path,
         typer.Argument(
             metavar="PRED",
-            help="Predicted masks: <video>/<frame>.png (with --referring <video>/<query>/<frame>.png).",
+            help="Predicted masks: <video>/<frame>.png (with --referring <video>/<query>/<frame>.png), or a COCO "
+            "results JSON (RLE masks with scores) for A2D-Sentences / JHMDB-Sentences mask AP.",
             show_default=False,
         ),
     ],
@@ -638,7 +639,7 @@ def evaluate(
         Path,
         typer.Argument(
             metavar="GT",
-            help="Ground-truth masks in the same layout, e.g. DAVIS/Annotations/480p.",
+            help="Ground-truth masks in the same layout, e.g. DAVIS/Annotations/480p, or COCO-format ground truth.",
             show_default=False,
         ),
     ],
@@ -654,11 +655,170 @@ def evaluate(
         bool, typer.Option("--quiet", "-q", help="No progress bar and no table (e.g. with --csv).")
     ] = False,
 ) -> None:
-    """Score predicted masks against ground truth (DAVIS 2017 J&F, or referring metrics)."""
+    """Score predicted masks against ground truth (DAVIS 2017 J&F, referring metrics, or COCO mask AP)."""
     from rvos_cli.pipelines.evaluate import run_eval
 
     reporter = Reporter(json_mode=json_output, quiet=quiet)
     reporter.result(run_eval(pred, gt, referring, csv_path, reporter))
+
+
+@app.command(epilog=EPILOG)
+@handle_errors
+def train(
+    data: Annotated[
+        Optional[Path],
+        typer.Argument(
+            help="Dataset root: Ref-YouTube-VOS (train/JPEGImages, train/Annotations, meta_expressions), "
+            "A2D-Sentences or JHMDB-Sentences, in the original layouts [default with --resume: the run's].",
+            show_default=False,
+            metavar="DATA",
+        ),
+    ] = None,
+    output: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--output", "-o", metavar="DIR", help="Run folder for checkpoints and logs [default: runs/<date_time>]."
+        ),
+    ] = None,
+    resume: Annotated[
+        Optional[Path],
+        typer.Option("--resume", metavar="DIR", help="Continue the run in this folder where it stopped."),
+    ] = None,
+    model: Annotated[str, typer.Option("--model", metavar="MODEL", help="The model to train (mttr).")] = "mttr",
+    weights: Annotated[
+        Optional[str],
+        typer.Option("--weights", metavar="NAME", help="Installed weights to start from [default: random weights]."),
+    ] = None,
+    checkpoint: Checkpoint = None,
+    tokenizer: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--tokenizer",
+            metavar="DIR",
+            help="Folder with RoBERTa's vocab.json and merges.txt [default: from --weights].",
+        ),
+    ] = None,
+    device: Device = "auto",
+    precision: Annotated[
+        Optional[str],
+        typer.Option(
+            "--precision",
+            metavar="PRECISION",
+            help="auto (AMP fp16 with loss scaling on CUDA, fp32 on CPU), fp32, tf32, bf16, fp16.",
+        ),
+    ] = None,
+    window: Annotated[
+        Optional[int],
+        typer.Option(
+            "--window", metavar="FRAMES", help="Frames per sample [default: 12 Ref-YouTube-VOS, 8 A2D/JHMDB]."
+        ),
+    ] = None,
+    epochs: Annotated[
+        Optional[int], typer.Option("--epochs", metavar="N", help="[default: 30 Ref-YouTube-VOS, 70 A2D/JHMDB].")
+    ] = None,
+    batch_size: Annotated[
+        Optional[int],
+        typer.Option("--batch-size", metavar="N", help="Samples per step and GPU [default: 1 Ref-YouTube-VOS, 6 A2D]."),
+    ] = None,
+    size: Annotated[
+        Optional[int], typer.Option("--size", metavar="PIXELS", help="Short side [default: 360, A2D/JHMDB 320].")
+    ] = None,
+    max_size: Annotated[
+        Optional[int],
+        typer.Option("--max-size", metavar="PIXELS", help="Bound on the long side [default: 640, A2D/JHMDB 576]."),
+    ] = None,
+    flip: Annotated[
+        Optional[bool],
+        typer.Option(
+            "--flip/--no-flip", help="Horizontal flips swapping left/right in the text [default: the dataset's]."
+        ),
+    ] = None,
+    lr: Annotated[
+        Optional[float], typer.Option("--lr", metavar="LR", help="Learning rate of the rest [default: 1e-4].")
+    ] = None,
+    lr_backbone: Annotated[
+        Optional[float], typer.Option("--lr-backbone", metavar="LR", help="[default: 1e-5].")
+    ] = None,
+    lr_text_encoder: Annotated[
+        Optional[float], typer.Option("--lr-text-encoder", metavar="LR", help="If unfrozen [default: 5e-5].")
+    ] = None,
+    weight_decay: Annotated[
+        Optional[float], typer.Option("--weight-decay", metavar="X", help="AdamW's [default: 1e-4].")
+    ] = None,
+    clip_max_norm: Annotated[
+        Optional[float],
+        typer.Option("--clip-max-norm", metavar="X", help="Gradient clipping, 0 = none [default: 0.1]."),
+    ] = None,
+    lr_milestones: Annotated[
+        Optional[str],
+        typer.Option(
+            "--lr-milestones",
+            metavar="EPOCHS",
+            help="Epochs where the rate drops, e.g. 20 or 10,20 [default: 20, A2D 50].",
+        ),
+    ] = None,
+    lr_gamma: Annotated[
+        Optional[float], typer.Option("--lr-gamma", metavar="X", help="Factor at each milestone [default: 0.4].")
+    ] = None,
+    eos_coef: Annotated[
+        Optional[float], typer.Option("--eos-coef", metavar="X", help="No-object weight [default: 0.1].")
+    ] = None,
+    seed: Annotated[Optional[int], typer.Option("--seed", metavar="N", help="[default: 42].")] = None,
+    dropout: Annotated[
+        Optional[bool], typer.Option("--dropout/--no-dropout", help="Dropout and drop-path [default: on].")
+    ] = None,
+    max_steps: Annotated[
+        Optional[int], typer.Option("--max-steps", metavar="N", help="Stop (resumably) after this many steps in all.")
+    ] = None,
+    workers: Annotated[
+        Optional[int], typer.Option("--workers", metavar="N", help="Data loading processes [default: 2].")
+    ] = None,
+    threads: Annotated[
+        Optional[int], typer.Option("--threads", metavar="N", help="CPU threads for torch [default: torch's choice].")
+    ] = None,
+    log_every: Annotated[
+        Optional[int], typer.Option("--log-every", metavar="N", help="A JSON line every N steps [default: 1].")
+    ] = None,
+    validate: Annotated[
+        Optional[bool], typer.Option("--val/--no-val", help="Validate after each epoch [default: on].")
+    ] = None,
+    cache_dir: CacheDir = None,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="A JSON line per logged step and epoch on stdout, then the summary.")
+    ] = False,
+    quiet: Quiet = False,
+) -> None:
+    """Fine-tune a referring model (MTTR) on a dataset, as its original trainer does (docs/usage.md, Training)."""
+    from rvos_cli.pipelines.train import TrainRequest, parse_milestones, run_train
+
+    overrides = {
+        "window": window,
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "size": size,
+        "max_size": max_size,
+        "flip": flip,
+        "lr": lr,
+        "lr_backbone": lr_backbone,
+        "lr_text_encoder": lr_text_encoder,
+        "weight_decay": weight_decay,
+        "clip_max_norm": clip_max_norm,
+        "lr_milestones": parse_milestones(lr_milestones),
+        "lr_gamma": lr_gamma,
+        "eos_coef": eos_coef,
+        "seed": seed,
+        "dropout": dropout,
+        "max_steps": max_steps,
+        "num_workers": workers,
+        "log_every": log_every,
+        "validate": validate,
+        "precision": precision,
+    }
+    request = TrainRequest(
+        data, output, resume, model, weights, checkpoint, tokenizer, cache_dir, device, overrides, threads
+    )
+    reporter = Reporter(json_mode=json_output, quiet=quiet)
+    reporter.result(run_train(request, reporter))
 
 
 def main(args: list[str] | None = None) -> None:

@@ -82,6 +82,11 @@ def referring_table(result: ReferringResult) -> Table:
     return _table(("metric", "value"), metrics, "Referring")
 
 
+def mask_ap_table(metrics: dict[str, float]) -> Table:
+    """MTTR's A2D-Sentences / JHMDB-Sentences metrics, one per row."""
+    return _table(("metric", "value"), [[k, v] for k, v in metrics.items()], "Referring mask AP (COCO)")
+
+
 def referring_query_table(result: ReferringResult) -> Table:
     """J, F and J&F of all queries, then of each query."""
     return _table(REFERRING_HEADER, referring_rows(result), "Per query")

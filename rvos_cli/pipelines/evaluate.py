@@ -26,10 +26,35 @@ class EvalSummary:
         return Group(*self.tables)
 
 
-def run_eval(pred: Path, gt: Path, referring: bool, csv_path: Path | None, reporter) -> EvalSummary:
-    """DAVIS 2017 J&F (or, `referring`, mIoU / oIoU / P@K / J&F per query); optionally the table as CSV."""
+@dataclass
+class MaskApSummary:
+    """A2D-Sentences-style metrics of a COCO results file."""
+
+    metrics: dict
+
+    def to_json(self) -> dict[str, Any]:
+        return self.metrics
+
+    def human(self):
+        return report.mask_ap_table(self.metrics)
+
+
+def is_coco_pair(pred: Path, gt: Path) -> bool:
+    return pred.suffix.lower() == ".json" and gt.suffix.lower() == ".json" and pred.is_file() and gt.is_file()
+
+
+def run_eval(pred: Path, gt: Path, referring: bool, csv_path: Path | None, reporter) -> EvalSummary | MaskApSummary:
+    """DAVIS 2017 J&F (or, `referring`, mIoU / oIoU / P@K / J&F per query); optionally the table as CSV.
+    Two JSON files (COCO results and COCO ground truth): MTTR's A2D-Sentences / JHMDB-Sentences metrics."""
     if csv_path:
         csv_path = check_output(csv_path, [pred, gt], "--csv")  # before the work, and never over a mask
+    if is_coco_pair(pred, gt):
+        from rvos_cli.eval.coco import evaluate_coco_files
+
+        metrics = evaluate_coco_files(pred, gt)
+        if csv_path:
+            report.write_csv(csv_path, ("metric", "value"), [[k, v] for k, v in metrics.items()])
+        return MaskApSummary(metrics)
     if referring:
         tracks = referring_tracks(pred, gt, reporter.warn)
         with reporter.progress("evaluating", sum(len(t.gt_frames) for t in tracks)) as advance:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -11,16 +13,25 @@ from torch import nn
 ATTENTION_CHUNK_ELEMENTS = 2**26
 
 
+def attend(scores: torch.Tensor, v: torch.Tensor, dropout: float = 0.0) -> torch.Tensor:
+    """softmax(scores) v with the weights materialised, as `nn.MultiheadAttention(need_weights=True)` and
+    Swin compute attention. In training the originals ran this arithmetic; SDPA's fused kernels round
+    differently, which moves small gradient elements by about 1e-5 of their tensor's largest."""
+    return F.dropout(scores.softmax(-1), dropout, training=dropout > 0) @ v
+
+
 class Attention(nn.Module):
     """Multi-head attention with `nn.MultiheadAttention`'s parameters (q, k, v stacked in `in_proj_weight`).
 
     Batch-first, which computes the same function as the sequence-first original.
     In: query [B, Lq, C], key/value [B, Lk, C], key_padding_mask [B, Lk] (True = ignore). Out: [B, Lq, C].
+    dropout: on the attention weights, in training only (as `nn.MultiheadAttention(dropout=...)`).
     """
 
-    def __init__(self, dim: int, num_heads: int):
+    def __init__(self, dim: int, num_heads: int, dropout: float = 0.0):
         super().__init__()
         self.num_heads = num_heads
+        self.dropout = dropout
         self.in_proj_weight = nn.Parameter(torch.empty(3 * dim, dim))
         self.in_proj_bias = nn.Parameter(torch.empty(3 * dim))
         self.out_proj = nn.Linear(dim, dim)
@@ -34,8 +45,12 @@ class Attention(nn.Module):
         mask = None if key_padding_mask is None else ~key_padding_mask[:, None, None, :]
         batch, heads, length, _ = q.shape
         step = max(1, ATTENTION_CHUNK_ELEMENTS // (batch * heads * k.shape[2]))
-        if length <= step:
-            x = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        dropout = self.dropout if self.training else 0.0
+        if torch.is_grad_enabled():  # training: the original's arithmetic, for its gradients
+            scores = (q * math.sqrt(1.0 / q.shape[-1])) @ k.transpose(-2, -1)
+            x = attend(scores if mask is None else scores.masked_fill(~mask, float("-inf")), v, dropout)
+        elif length <= step or dropout:
+            x = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout)
         else:  # long queries against a few keys (pixels to words): bound the score matrix
             x = torch.cat(
                 [

@@ -74,12 +74,14 @@ def legacy_text_layout(shapes: dict[str, tuple[int, ...]], prefix: str) -> dict[
 
 
 class FeatureResizer(nn.Module):
-    """Linear 768 -> 256 then LayerNorm (eps 1e-12, as in the reference). In: [..., 768]; out: [..., 256]."""
+    """Linear 768 -> 256, LayerNorm (eps 1e-12, as in the reference), then dropout (training only).
+    In: [..., 768]; out: [..., 256]."""
 
-    def __init__(self, input_dim: int = 768, output_dim: int = 256):
+    def __init__(self, input_dim: int = 768, output_dim: int = 256, dropout: float = 0.0):
         super().__init__()
         self.fc = nn.Linear(input_dim, output_dim)
         self.layer_norm = nn.LayerNorm(output_dim, eps=1e-12)
+        self.dropout = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.layer_norm(self.fc(x))
+        return self.dropout(self.layer_norm(self.fc(x)))

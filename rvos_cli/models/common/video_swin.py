@@ -8,11 +8,14 @@ the first 3 (MTTR) or all 4 (ReferFormer) stages of the T, S or B size.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import lru_cache
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from rvos_cli.models.common.attention import attend
 
 WINDOW = (8, 7, 7)
 SHIFT = (4, 3, 3)  # half a window, used by every second block
@@ -106,6 +109,12 @@ class WindowAttention3D(nn.Module):
         # that is only right when just D shrinks, but the released weights were trained with it.
         index = self.relative_position_index[:n, :n].reshape(-1)
         bias = self.relative_position_bias_table[index].reshape(n, n, -1).permute(2, 0, 1).unsqueeze(0).to(q.dtype)
+        if torch.is_grad_enabled():  # training: the original's arithmetic (bias, then mask), for its gradients
+            bias = self.relative_position_bias_table[index].reshape(n, n, -1).permute(2, 0, 1).unsqueeze(0)
+            scores = (q * (c // self.num_heads) ** -0.5) @ k.transpose(-2, -1) + bias
+            if mask is not None:
+                scores = (scores.view(-1, mask.shape[0], self.num_heads, n, n) + mask[None, :, None]).flatten(0, 1)
+            return self.proj(attend(scores, v).transpose(1, 2).reshape(b_, n, c))
         # Chunks of windows bound the [windows, heads, N, N] attention (1.6 GB for 24 frames at 360x640).
         step = max(1, ATTENTION_CHUNK_ELEMENTS // (self.num_heads * n * n))
         out = torch.empty_like(q)
@@ -130,22 +139,34 @@ class Mlp(nn.Module):
         return self.fc2(self.act(self.fc1(x)))
 
 
+def drop_path(x: torch.Tensor, rate: float, training: bool) -> torch.Tensor:
+    """Stochastic depth (timm's DropPath): in training, zero a residual branch for a whole sample
+    (first dimension) with probability `rate` and scale the kept ones by 1 / (1 - rate)."""
+    if rate == 0.0 or not training:
+        return x
+    keep = 1.0 - rate
+    mask = x.new_empty((x.shape[0],) + (1,) * (x.dim() - 1)).bernoulli_(keep)
+    return x * mask.div_(keep)
+
+
 class SwinTransformerBlock3D(nn.Module):
     """(Shifted) window attention + MLP, pre-norm residual. In/out: [B, D, H, W, C].
 
     `window` and `shift` are the ones in effect for the stage's map size (see `SwinStage`).
+    drop_path: the stochastic-depth rate of both residual branches (training only).
     """
 
-    def __init__(self, dim: int, num_heads: int, window=WINDOW):
+    def __init__(self, dim: int, num_heads: int, window=WINDOW, drop_path: float = 0.0):
         super().__init__()
         self.norm1 = nn.LayerNorm(dim)
         self.attn = WindowAttention3D(dim, num_heads, window)
         self.norm2 = nn.LayerNorm(dim)
         self.mlp = Mlp(dim, 4 * dim)
+        self.drop_path_rate = drop_path
 
     def forward(self, x: torch.Tensor, window, shift, mask: torch.Tensor | None) -> torch.Tensor:
-        x = x + self.windowed_attention(x, window, shift, mask)
-        return x + self.mlp(self.norm2(x))
+        x = x + drop_path(self.windowed_attention(x, window, shift, mask), self.drop_path_rate, self.training)
+        return x + drop_path(self.mlp(self.norm2(x)), self.drop_path_rate, self.training)
 
     def windowed_attention(self, x: torch.Tensor, window, shift, mask: torch.Tensor | None) -> torch.Tensor:
         b, d, h, w, _ = x.shape
@@ -171,10 +192,20 @@ class SwinStage(nn.Module):
     larger than the window; the image Swin of ReferFormer keeps 7x7 windows shifted by 3 always.
     """
 
-    def __init__(self, dim: int, depth: int, num_heads: int, window=WINDOW, shift=SHIFT, clamp_window: bool = True):
+    def __init__(
+        self,
+        dim: int,
+        depth: int,
+        num_heads: int,
+        window=WINDOW,
+        shift=SHIFT,
+        clamp_window: bool = True,
+        drop_path: Sequence[float] = (),
+    ):
         super().__init__()
         self.window, self.shift, self.clamp_window = tuple(window), tuple(shift), clamp_window
-        self.blocks = nn.ModuleList(SwinTransformerBlock3D(dim, num_heads, window) for _ in range(depth))
+        rates = list(drop_path) or [0.0] * depth
+        self.blocks = nn.ModuleList(SwinTransformerBlock3D(dim, num_heads, window, rates[i]) for i in range(depth))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         size = tuple(x.shape[1:4])
@@ -223,13 +254,19 @@ class VideoSwinBackbone(nn.Module):
 
     In: video [T, B, 3, H, W]. Out: one feature map [T, B, C_i, h_i, w_i] per stage, C_i = embed_dim * 2**i
     at stride 4 * 2**i (each taken before its stage's patch merging, without an extra norm).
+    drop_path: the stochastic-depth rate of each block in order (training only; default none).
     """
 
-    def __init__(self, embed_dim: int = 96, depths=(2, 2, 6, 2), num_heads=(3, 6, 12, 24)):
+    def __init__(self, embed_dim: int = 96, depths=(2, 2, 6, 2), num_heads=(3, 6, 12, 24), drop_path=()):
         super().__init__()
         self.channels = tuple(embed_dim * 2**i for i in range(len(depths)))
         self.patch_embed = PatchEmbed3D(embed_dim)
-        self.layers = nn.ModuleList(SwinStage(c, d, h) for c, d, h in zip(self.channels, depths, num_heads))
+        rates = list(drop_path) or [0.0] * sum(depths)
+        starts = [sum(depths[:i]) for i in range(len(depths))]
+        self.layers = nn.ModuleList(
+            SwinStage(c, d, h, drop_path=rates[s : s + d])
+            for c, d, h, s in zip(self.channels, depths, num_heads, starts)
+        )
         self.downsamples = nn.ModuleList(PatchMerging(c) for c in self.channels[:-1])
 
     def forward(self, video: torch.Tensor) -> list[torch.Tensor]:

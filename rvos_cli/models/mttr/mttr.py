@@ -35,6 +35,16 @@ class VideoFeatures:
         grow = lambda x: x.expand(x.shape[0], batch, *x.shape[2:])
         return VideoFeatures(grow(self.embeds), grow(self.pad_mask), [grow(s) for s in self.skips])
 
+    def frames(self, indices: torch.Tensor) -> VideoFeatures:
+        """Only the frames at `indices` [T'] (A2D-Sentences trains on the annotated frames of a window)."""
+        pick = lambda x: x.index_select(0, indices)
+        return VideoFeatures(pick(self.embeds), pick(self.pad_mask), [pick(s) for s in self.skips])
+
+
+# Video Swin-T's stochastic depth in the official configurations: rates rising linearly from 0 to
+# 0.1 over all 12 blocks of the four stages, of which MTTR keeps the first 10; training only.
+DROP_PATH = 0.1
+
 
 class MTTR(nn.Module):
     """Multimodal Tracking Transformer.
@@ -45,13 +55,18 @@ class MTTR(nn.Module):
     last decoder layer (plus "aux_outputs" for the earlier layers when asked).
 
     The backbone does not see the text: `encode_video` once per clip, then `decode` any batch of
-    queries against it (a single video is broadcast to all queries).
+    queries against it (a single video is broadcast to all queries). In training, `valid_indices` [T']
+    keeps only those frames after the backbone (the outputs then have T' frames), and the
+    transformer's dropout and the backbone's drop-path apply (train mode).
     """
 
-    def __init__(self, num_queries: int = 50, dim: int = 256, mask_kernels_dim: int = 8):
+    def __init__(self, num_queries: int = 50, dim: int = 256, mask_kernels_dim: int = 8, drop_path: float = DROP_PATH):
         super().__init__()
         embed_dim, depths, num_heads = SIZES["t"]
-        self.backbone = VideoSwinBackbone(embed_dim, depths[:3], num_heads[:3])  # MTTR drops the 4th stage
+        blocks = sum(depths)
+        rates = [drop_path * i / (blocks - 1) for i in range(blocks)][: sum(depths[:3])]
+        # MTTR drops the 4th stage
+        self.backbone = VideoSwinBackbone(embed_dim, depths[:3], num_heads[:3], drop_path=rates)
         self.transformer = MultimodalTransformer(dim)
         self.is_referred_head = nn.Linear(dim, 2)
         self.instance_kernels_head = MLP(dim, dim, mask_kernels_dim, num_layers=2)
@@ -59,8 +74,11 @@ class MTTR(nn.Module):
         self.vid_embed_proj = nn.Conv2d(self.backbone.channels[-1], dim, kernel_size=1)
         self.spatial_decoder = FPNSpatialDecoder(dim, self.backbone.channels[:-1][::-1], mask_kernels_dim)
 
-    def forward(self, video, input_ids, attention_mask, pad_mask=None, aux_outputs: bool = False):
-        return self.decode(self.encode_video(video, pad_mask), input_ids, attention_mask, aux_outputs)
+    def forward(self, video, input_ids, attention_mask, pad_mask=None, aux_outputs: bool = False, valid_indices=None):
+        features = self.encode_video(video, pad_mask)
+        if valid_indices is not None:
+            features = features.frames(valid_indices)
+        return self.decode(features, input_ids, attention_mask, aux_outputs)
 
     def encode_video(self, video: torch.Tensor, pad_mask: torch.Tensor | None = None) -> VideoFeatures:
         t, b, _, h, w = video.shape

@@ -7,6 +7,8 @@ sequence-first, which computes the same function.
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -15,42 +17,51 @@ from rvos_cli.models.common.attention import Attention
 from rvos_cli.models.common.position_encoding import sine_position_encoding_2d
 from rvos_cli.models.common.roberta import FeatureResizer, roberta_base
 
+# The official configurations' transformer dropout (attention weights, residual branches, FFN, text
+# projection); active in training only.
+DROPOUT = 0.1
+
 
 class EncoderLayer(nn.Module):
     """Post-norm self-attention + ReLU FFN; positions are added to queries and keys only."""
 
-    def __init__(self, dim: int = 256, num_heads: int = 8, ffn_dim: int = 2048):
+    def __init__(self, dim: int = 256, num_heads: int = 8, ffn_dim: int = 2048, dropout: float = DROPOUT):
         super().__init__()
-        self.self_attn = Attention(dim, num_heads)
+        self.self_attn = Attention(dim, num_heads, dropout)
         self.linear1 = nn.Linear(dim, ffn_dim)
         self.linear2 = nn.Linear(ffn_dim, dim)
         self.norm1 = nn.LayerNorm(dim)
         self.norm2 = nn.LayerNorm(dim)
+        self.dropout = nn.Dropout(dropout)
 
     def forward(self, src, pos, key_padding_mask):
         q = k = src + pos
-        src = self.norm1(src + self.self_attn(q, k, src, key_padding_mask))
-        return self.norm2(src + self.linear2(F.relu(self.linear1(src))))
+        src = self.norm1(src + self.dropout(self.self_attn(q, k, src, key_padding_mask)))
+        ffn = self.linear2(self.dropout(F.relu(self.linear1(src))))
+        return self.norm2(src + self.dropout(ffn))
 
 
 class DecoderLayer(nn.Module):
     """Post-norm query self-attention, cross-attention to the memory, ReLU FFN."""
 
-    def __init__(self, dim: int = 256, num_heads: int = 8, ffn_dim: int = 2048):
+    def __init__(self, dim: int = 256, num_heads: int = 8, ffn_dim: int = 2048, dropout: float = DROPOUT):
         super().__init__()
-        self.self_attn = Attention(dim, num_heads)
-        self.multihead_attn = Attention(dim, num_heads)
+        self.self_attn = Attention(dim, num_heads, dropout)
+        self.multihead_attn = Attention(dim, num_heads, dropout)
         self.linear1 = nn.Linear(dim, ffn_dim)
         self.linear2 = nn.Linear(ffn_dim, dim)
         self.norm1 = nn.LayerNorm(dim)
         self.norm2 = nn.LayerNorm(dim)
         self.norm3 = nn.LayerNorm(dim)
+        self.dropout = nn.Dropout(dropout)
 
     def forward(self, tgt, query_pos, memory, pos, key_padding_mask):
         q = k = tgt + query_pos
-        tgt = self.norm1(tgt + self.self_attn(q, k, tgt))
-        tgt = self.norm2(tgt + self.multihead_attn(tgt + query_pos, memory + pos, memory, key_padding_mask))
-        return self.norm3(tgt + self.linear2(F.relu(self.linear1(tgt))))
+        tgt = self.norm1(tgt + self.dropout(self.self_attn(q, k, tgt)))
+        attended = self.multihead_attn(tgt + query_pos, memory + pos, memory, key_padding_mask)
+        tgt = self.norm2(tgt + self.dropout(attended))
+        ffn = self.linear2(self.dropout(F.relu(self.linear1(tgt))))
+        return self.norm3(tgt + self.dropout(ffn))
 
 
 class Encoder(nn.Module):
@@ -94,13 +105,19 @@ class MultimodalTransformer(nn.Module):
         self.encoder = Encoder()
         self.decoder = Decoder(dim=dim)
         self.text_encoder = roberta_base()
-        self.txt_proj = FeatureResizer(self.text_encoder.config.hidden_size, dim)
+        self.txt_proj = FeatureResizer(self.text_encoder.config.hidden_size, dim, DROPOUT)
 
     def encode_text(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """[B, S] ids -> [B, S, dim] projected RoBERTa features."""
-        hidden = self.text_encoder(
-            input_ids=input_ids, attention_mask=attention_mask, token_type_ids=torch.zeros_like(input_ids)
-        ).last_hidden_state
+        """[B, S] ids -> [B, S, dim] projected RoBERTa features.
+
+        A frozen text encoder (no parameter requiring a gradient, as the official training) runs
+        without autograd, as the original's `inference_mode`; it still applies its dropout in training.
+        """
+        frozen = not any(p.requires_grad for p in self.text_encoder.parameters())
+        with torch.no_grad() if frozen else contextlib.nullcontext():
+            hidden = self.text_encoder(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=torch.zeros_like(input_ids)
+            ).last_hidden_state
         return self.txt_proj(hidden)
 
     def forward(self, vid_embeds, vid_pad_mask, input_ids, attention_mask, obj_queries):
