@@ -157,20 +157,11 @@ def tiny_config(name: str = "sam2"):
     )
 
 
-def random_model(config, seed: int = 0, visible: bool = False):
-    """The model of `config` with transformers' random initialisation under `seed`, in eval mode.
-
-    visible: set the object-score head's output bias to +2. With random weights the object score is
-    about 0, and SAM blanks the masks of an object it scores absent, so tests that want masks to compare
-    make every object visible; benchmarks keep the plain initialisation (the work is the same).
-    """
+def random_model(config, seed: int = 0):
+    """The model of `config` with transformers' random initialisation under `seed`, in eval mode, on the CPU."""
     import transformers as tf
 
     model_class = tf.Sam3TrackerVideoModel if config.model_type == "sam3_tracker_video" else tf.Sam2VideoModel
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = model_class(config).eval()
-    if visible:
-        with torch.no_grad():
-            model.mask_decoder.pred_obj_score_head.proj_out.bias.fill_(2.0)
-    return model
+        return model_class(config).eval()

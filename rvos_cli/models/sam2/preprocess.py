@@ -72,7 +72,8 @@ class FrameTransform:
         """A box and/or points as a session's point inputs: {"point_coords": [1, 1, P, 2] float32,
         "point_labels": [1, 1, P] integer}, the box's two corners (labels 2, 3) first, then the points
         (labels 1 on the object, 0 off it), as `process_new_points_or_boxes_for_video_frame` builds them."""
-        coords = self.points(torch.tensor([(x, y) for x, y, _ in prompt.points], dtype=torch.float32), height, width)
+        xy = torch.tensor([(x, y) for x, y, _ in prompt.points], dtype=torch.float32).reshape(-1, 2)
+        coords = self.points(xy, height, width)
         coords = coords.reshape(1, 1, -1, 2)
         if prompt.points:
             labels = torch.tensor([[[label for _, _, label in prompt.points]]], dtype=torch.int64)

@@ -39,7 +39,9 @@ class Sam2Propagator:
     evaluation uses an object's first mask only); prompts: `ObjectPrompt`s of objects joining on that
     frame by box and/or points. Returns [H, W] uint8 labels; `start` returns the first frame's.
     `object_scores`: {object id: probability that the object is visible} on the latest frame, the
-    sigmoid of the model's object score. `autocast`: a torch dtype for mixed precision on `device`.
+    sigmoid of the model's object score; `object_ids` (ascending) and `logits` [N, H, W] float32 on
+    `device`: the latest frame's mask logits at the frame size, before the non-overlapping constraint.
+    `autocast`: a torch dtype for mixed precision on `device`.
     """
 
     def __init__(
@@ -59,6 +61,8 @@ class Sam2Propagator:
         self.encode_image = model.get_image_features
         self.sessions: dict = {}
         self.object_scores: dict[int, float] = {}
+        self.object_ids: list[int] = []
+        self.logits: torch.Tensor | None = None
         self.frame_idx = -1
 
     def compile(self, compile_stage: Callable[[Callable], Callable]) -> None:
@@ -158,9 +162,9 @@ class Sam2Propagator:
                 logits.append(output.pred_masks[0])
                 scores[object_id] = float(torch.sigmoid(output.object_score_logits.float()).reshape(-1)[0])
                 session.prune(index, self.num_maskmem, self.max_object_pointers)
-        self.object_scores = scores
-        video_logits = upsample_logits(torch.stack(logits), (height, width))[:, 0]
-        return non_overlapping_labels(video_logits, sorted(self.sessions)).cpu().numpy()
+        self.object_scores, self.object_ids = scores, sorted(self.sessions)
+        self.logits = upsample_logits(torch.stack(logits), (height, width))[:, 0]
+        return non_overlapping_labels(self.logits, self.object_ids).cpu().numpy()
 
     def _mixed(self):
         if self.autocast is None:
