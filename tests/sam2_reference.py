@@ -57,10 +57,9 @@ def torchvision_available() -> bool:
     return True
 
 
-def processor_for(model, real: bool | None = None):
-    """transformers' video processor for `model`'s config. With torchvision (or `real`), a complete
+def processor_for(config, real: bool | None = None):
+    """transformers' video processor for a model of `config`. With torchvision (or `real`), a complete
     one; without, the processor class without its image and video sub-processors, enough for prompts."""
-    config = model.config
     is_sam3 = config.model_type == "sam3_tracker_video"
     processor_class = tf.Sam3TrackerVideoProcessor if is_sam3 else tf.Sam2VideoProcessor
     transform = frame_transform(config)
@@ -95,7 +94,7 @@ def first_prompts(masks: dict[int, np.ndarray], prompts: dict[int, list[ObjectPr
 def object_logits(model, frames: list[np.ndarray], first: tuple) -> dict[int, torch.Tensor]:
     """One object alone over the whole clip: {frame index: logits [H, W] at video resolution}."""
     height, width = frames[0].shape[:2]
-    processor = processor_for(model)
+    processor = processor_for(model.config)
     if torchvision_available():
         session = processor.init_video_session(video=np.stack(frames), inference_device="cpu", dtype=torch.float32)
     else:

@@ -11,21 +11,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import sam2_reference as reference
-import torch
 
 from rvos_cli.models.prompts import ObjectPrompt
 from rvos_cli.models.sam2 import Sam2Propagator
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 HEIGHT, WIDTH = 40, 72
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models: one thread is faster than two (and far faster on a busy machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module", params=["sam2", "sam3-tracker"])
