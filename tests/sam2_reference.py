@@ -91,6 +91,17 @@ def first_prompts(masks: dict[int, np.ndarray], prompts: dict[int, list[ObjectPr
     return first
 
 
+def processor_inputs(prompt: ObjectPrompt) -> dict:
+    """An `ObjectPrompt` as `add_inputs_to_inference_session`'s nested lists for one object on one frame."""
+    inputs = {}
+    if prompt.box is not None:
+        inputs["input_boxes"] = [[list(prompt.box)]]
+    if prompt.points:
+        inputs["input_points"] = [[[[x, y] for x, y, _ in prompt.points]]]
+        inputs["input_labels"] = [[[label for _, _, label in prompt.points]]]
+    return inputs
+
+
 def object_logits(model, frames: list[np.ndarray], first: tuple) -> dict[int, torch.Tensor]:
     """One object alone over the whole clip: {frame index: logits [H, W] at video resolution}."""
     height, width = frames[0].shape[:2]
@@ -106,13 +117,7 @@ def object_logits(model, frames: list[np.ndarray], first: tuple) -> dict[int, to
     if kind == "mask":
         processor.add_inputs_to_inference_session(session, frame_idx=index, obj_ids=1, input_masks=value)
     else:
-        inputs = {}
-        if value.box is not None:
-            inputs["input_boxes"] = [[list(value.box)]]
-        if value.points:
-            inputs["input_points"] = [[[[x, y] for x, y, _ in value.points]]]
-            inputs["input_labels"] = [[[label for _, _, label in value.points]]]
-        processor.add_inputs_to_inference_session(session, frame_idx=index, obj_ids=1, **inputs)
+        processor.add_inputs_to_inference_session(session, frame_idx=index, obj_ids=1, **processor_inputs(value))
     logits = {}
     for output in model.propagate_in_video_iterator(session, start_frame_idx=index):
         if torchvision_available():

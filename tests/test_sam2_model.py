@@ -96,7 +96,7 @@ def test_a_folder_that_is_not_a_checkpoint_is_refused(tmp_path, sam2_model):
     with pytest.raises(CheckpointError, match="image-only SAM 2"):
         load_sam2(tmp_path)
     (tmp_path / "config.json").write_text("{not json")
-    with pytest.raises(CheckpointError, match="not a readable JSON"):
+    with pytest.raises(CheckpointError, match="not readable JSON"):
         load_sam2(tmp_path)
     sam2_model.config.to_json_file(tmp_path / "config.json")
     with pytest.raises(CheckpointError, match="no model.safetensors"):

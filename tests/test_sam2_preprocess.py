@@ -136,13 +136,7 @@ def test_mask_prompts_equal_the_processor(name, shape):
 )
 def test_boxes_and_points_equal_the_processor(name, prompt):
     config = tiny_config(name)
-    inputs = {}
-    if prompt.box is not None:
-        inputs["input_boxes"] = [[list(prompt.box)]]
-    if prompt.points:
-        inputs["input_points"] = [[[[x, y] for x, y, _ in prompt.points]]]
-        inputs["input_labels"] = [[[label for _, _, label in prompt.points]]]
-    expected = add_to_session(config, 40, 72, **inputs).point_inputs_per_obj[0][0]
+    expected = add_to_session(config, 40, 72, **reference.processor_inputs(prompt)).point_inputs_per_obj[0][0]
     got = frame_transform(config).prompt(prompt, 40, 72)
     for key in ("point_coords", "point_labels"):
         assert got[key].dtype == expected[key].dtype

@@ -93,12 +93,7 @@ def _read_config(folder: Path) -> dict:
             f"{folder} has no config.json, so it is not a Hugging Face model folder; "
             "give the folder of a transformers SAM 2.1 or SAM 3 checkpoint (e.g. facebook/sam2.1-hiera-tiny)"
         )
-    try:
-        raw = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CheckpointError(
-            f"{path} is not a readable JSON config ({_first_line(exc)}); download the model again"
-        ) from None
+    raw = _read_json(path)
     model_type = raw.get("model_type") if isinstance(raw, dict) else None
     if model_type not in MODEL_TYPES:
         what = OTHER_SAM.get(model_type, f"model_type {model_type!r}")
@@ -116,12 +111,7 @@ def _check_processor(folder: Path, config) -> None:
         path = folder / name
         if not path.is_file():
             continue
-        try:
-            settings = json.loads(path.read_text())
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise CheckpointError(
-                f"{path} is not readable JSON ({_first_line(exc)}); download the model again"
-            ) from None
+        settings = _read_json(path)
         target_size = settings.get("target_size")
         if target_size is not None and int(target_size) != expected.size:
             raise CheckpointError(
@@ -155,6 +145,13 @@ def _check_processor(folder: Path, config) -> None:
                     f"{path} has {key} {value} where {config.model_type} checkpoints have {wanted[key]}; "
                     "rvos reproduces the published preprocessing only"
                 )
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{path} is not readable JSON ({_first_line(exc)}); download the model again") from None
 
 
 def _first_line(exc: BaseException) -> str:
