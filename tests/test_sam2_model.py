@@ -186,3 +186,22 @@ def test_an_object_id_already_in_the_labels_is_ignored_later(sam2_model):
     moved[20:35, 40:70] = 1
     propagator.step(frame(), moved)
     assert propagator.sessions[1].first_frame == 0 and list(propagator.sessions) == [1]
+
+
+def test_compile_routes_the_image_encoder_through_the_compiled_stage(sam2_model):
+    propagator = Sam2Propagator(sam2_model)
+    calls = []
+
+    def stage(function):
+        def counted(*args, **kwargs):
+            calls.append(args[0].shape)
+            return function(*args, **kwargs)
+
+        return counted
+
+    propagator.compile(stage)
+    labels = np.zeros((40, 72), np.uint8)
+    labels[5:20, 5:30] = 1
+    propagator.start(frame(), labels)
+    propagator.step(frame())
+    assert calls == [(1, 3, 64, 64)] * 2

@@ -15,7 +15,7 @@ memories, the mask decoder, the memory encoder), then is pruned to what the next
 from __future__ import annotations
 
 import contextlib
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 import torch
@@ -25,7 +25,10 @@ from rvos_cli.models.prompts import ObjectPrompt
 from rvos_cli.models.rdevos.preprocess import to_device
 from rvos_cli.models.sam2.labels import non_overlapping_labels
 from rvos_cli.models.sam2.loader import check_transformers
-from rvos_cli.models.sam2.preprocess import FrameTransform, frame_transform, upsample_logits
+from rvos_cli.models.sam2.preprocess import frame_transform, upsample_logits
+
+if TYPE_CHECKING:
+    from rvos_cli.models.sam2.session import ObjectSession
 
 NAMES = {"sam2_video": "sam2", "sam3_tracker_video": "sam3-tracker"}
 
@@ -49,17 +52,16 @@ class Sam2Propagator:
         model,
         device: torch.device = torch.device("cpu"),
         autocast: torch.dtype | None = None,
-        transform: FrameTransform | None = None,
     ):
         check_transformers()
         self.model = model.to(device).eval()
         self.device, self.autocast = device, autocast
-        self.transform = transform or frame_transform(model.config)
+        self.transform = frame_transform(model.config)
         self.name = NAMES[model.config.model_type]
         self.num_maskmem = model.config.num_maskmem
         self.max_object_pointers = model.config.max_object_pointers_in_encoder
         self.encode_image = model.get_image_features
-        self.sessions: dict = {}
+        self.sessions: dict[int, ObjectSession] = {}
         self.object_scores: dict[int, float] = {}
         self.object_ids: list[int] = []
         self.logits: torch.Tensor | None = None
