@@ -105,6 +105,16 @@ def test_a_folder_that_is_not_a_checkpoint_is_refused(tmp_path, sam2_model):
 
 def test_weights_that_do_not_fit_are_refused(tmp_path, sam2_model):
     sam2_model.save_pretrained(tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    (tmp_path / "config.json").write_text(json.dumps(config | {"num_maskmem": "seven"}))
+    with pytest.raises(CheckpointError, match="not a valid sam2_video config"):
+        load_sam2(tmp_path)
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    weights = (tmp_path / "model.safetensors").read_bytes()
+    (tmp_path / "model.safetensors").write_bytes(weights[: len(weights) // 2])
+    with pytest.raises(CheckpointError, match="cannot load the weights"):
+        load_sam2(tmp_path)
+    (tmp_path / "model.safetensors").write_bytes(weights)
     state = load_file(tmp_path / "model.safetensors")
     del state["memory_encoder.projection.weight"]
     save_file(state, tmp_path / "model.safetensors", metadata={"format": "pt"})

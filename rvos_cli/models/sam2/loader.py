@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 
 from rvos_cli.errors import CheckpointError, InputError
 from rvos_cli.models.sam2.preprocess import BILINEAR, RESCALE_FACTOR, frame_transform
@@ -45,17 +46,20 @@ def check_transformers() -> None:
 def load_sam2(folder: str | os.PathLike):
     """The `Sam2VideoModel` or `Sam3TrackerVideoModel` in a Hugging Face model folder: eval mode, float32, CPU."""
     check_transformers()
+    from huggingface_hub.errors import StrictDataclassError  # config validation (transformers 5 configs)
     from transformers import Sam2VideoModel, Sam3TrackerVideoModel, Sam3VideoConfig
 
     folder = Path(folder)
-    raw = _read_config(folder)
-    model_type = raw.get("model_type")
+    model_type = _read_config(folder)["model_type"]
+    config_class = {"sam2_video": Sam2VideoModel.config_class, "sam3_video": Sam3VideoConfig}.get(
+        model_type, Sam3TrackerVideoModel.config_class
+    )
+    try:
+        config = config_class.from_pretrained(folder, local_files_only=True)
+    except (OSError, ValueError, TypeError, KeyError, StrictDataclassError) as exc:
+        raise CheckpointError(f"{folder}/config.json is not a valid {model_type} config ({_first_line(exc)})") from None
     if model_type == "sam3_video":
-        config = Sam3VideoConfig.from_pretrained(folder, local_files_only=True).tracker_config
-    elif model_type == "sam2_video":
-        config = Sam2VideoModel.config_class.from_pretrained(folder, local_files_only=True)
-    else:
-        config = Sam3TrackerVideoModel.config_class.from_pretrained(folder, local_files_only=True)
+        config = config.tracker_config
     _check_processor(folder, config)
     if not any((folder / name).is_file() for name in WEIGHT_FILES):
         raise CheckpointError(
@@ -67,7 +71,7 @@ def load_sam2(folder: str | os.PathLike):
         model, info = model_class.from_pretrained(
             folder, config=config, local_files_only=True, dtype=torch.float32, output_loading_info=True
         )
-    except (OSError, RuntimeError, ValueError) as exc:
+    except (OSError, RuntimeError, ValueError, SafetensorError) as exc:
         raise CheckpointError(
             f"{folder}: cannot load the weights ({_first_line(exc)}); download the model again"
         ) from None
