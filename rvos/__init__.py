@@ -4,7 +4,7 @@
     seg = rvos.Referrer("mttr-ytvos", device="cuda")           # or model="referformer", checkpoint=PATH
     for frame_index, masks in seg.segment("clip.mp4", ["guy in black", "a black bike"]):
         ...                                                      # masks: [Q, H, W] bool numpy
-    prop = rvos.Propagator("flow")                              # or "rdevos-ytvos"
+    prop = rvos.Propagator("flow")                              # or "rdevos-ytvos", "sam2.1-hiera-tiny"
     for frame_index, labels in prop.track("clip.mp4", rvos.read_mask("clip.mask.png")):
         ...                                                      # labels: [H, W] uint8 ids
 
@@ -14,6 +14,7 @@ Errors are the CLI's typed errors: `InputError` (exit 2), `MissingWeightsError` 
 from rvos.propagator import Propagator
 from rvos.referrer import Referrer
 from rvos_cli.errors import CheckpointError, DownloadError, InputError, MissingWeightsError, RvosError
+from rvos_cli.models.prompts import ObjectPrompt
 from rvos_cli.video.palette import DAVIS_PALETTE
 from rvos_cli.video.palette import read_label_png as read_mask
 from rvos_cli.video.palette import write_palette_png as write_mask
@@ -24,6 +25,7 @@ __all__ = [
     "DownloadError",
     "InputError",
     "MissingWeightsError",
+    "ObjectPrompt",
     "Propagator",
     "Referrer",
     "RvosError",

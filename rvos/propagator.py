@@ -10,6 +10,7 @@ import numpy as np
 
 from rvos.source import Video, video_source
 from rvos_cli.errors import InputError
+from rvos_cli.models.prompts import ObjectPrompt
 from rvos_cli.models.registry import MODELS, model_spec
 from rvos_cli.pipelines.annotations import label_ids
 from rvos_cli.pipelines.build import build_propagator
@@ -51,7 +52,8 @@ class Propagator:
         runtime = RuntimeOptions(device, precision, compile)
         given = {"weights": weights, "checkpoint": None if state is not None else checkpoint, "cache_dir": cache_dir}
         options = propagate_options(model, runtime, size=size, mem_every=mem_every, top_k=top_k, **given)
-        self.runtime = resolve_runtime(runtime, torch=model_spec(model).torch)
+        self.spec = model_spec(model)
+        self.runtime = resolve_runtime(runtime, torch=self.spec.torch)
         resolved = None if state is None else ResolvedWeights(options.model, state)
         self.propagator, self.settings = build_propagator(options, self.runtime, resolved)
         self._streaming = threading.Lock()  # held while a track() stream is open
@@ -63,9 +65,10 @@ class Propagator:
     def track(
         self,
         video: Video,
-        first_mask: np.ndarray,
+        first_mask: np.ndarray | None = None,
         *,
         later: dict[int, np.ndarray] | None = None,
+        prompts: dict[int, list[ObjectPrompt]] | None = None,
         fps: float | None = None,
         start=None,
         end=None,
@@ -73,17 +76,25 @@ class Propagator:
     ) -> Iterator[tuple[int, np.ndarray]]:
         """Yield (frame index, labels [H, W] uint8) for every frame, the first one included.
 
-        first_mask: [H, W] integer ids 0-255 (0 background) of the first frame; later: {frame index:
-        mask} adding objects on later frames. video: a path or RGB uint8 frames [T, H, W, 3]. The
+        first_mask: [H, W] integer ids 0-255 (0 background) of the first frame (None: objects given by
+        prompts alone); later: {frame index: mask} adding objects on later frames; prompts: {frame index:
+        [rvos.ObjectPrompt]} objects given by a box or points (models that take them: sam2,
+        sam3-tracker). video: a path or RGB uint8 frames [T, H, W, 3]. The
         model holds one video's state, so one stream runs at a time: a second `track()` started while
         another is open (interleaved, or in another thread) raises InputError; finish or `close()` the
         first, or use one Propagator per stream.
         """
-        first = label_ids(first_mask, "the first mask")  # here, not at the first frame
+        first = None if first_mask is None else label_ids(first_mask, "the first mask")  # here, not at frame 0
         later = {index: label_ids(mask, f"the mask of frame {index}") for index, mask in (later or {}).items()}
-        return self._track(video, first, later, fps, start, end, max_seconds)
+        prompts = {int(index): tuple(given) for index, given in (prompts or {}).items()}
+        kinds = {"box" if p.box is not None else "point" for given in prompts.values() for p in given}
+        if kinds - set(self.spec.prompts):
+            raise InputError(f"model {self.spec.name} takes masks only; give the objects as masks")
+        if first is None and not prompts.get(0):
+            raise InputError("give the first frame's mask, or prompts on frame 0 (prompts={0: [ObjectPrompt(...)]})")
+        return self._track(video, first, later, prompts, fps, start, end, max_seconds)
 
-    def _track(self, video, first, later, fps, start, end, max_seconds) -> Iterator[tuple[int, np.ndarray]]:
+    def _track(self, video, first, later, prompts, fps, start, end, max_seconds) -> Iterator[tuple[int, np.ndarray]]:
         if not self._streaming.acquire(blocking=False):
             raise InputError(
                 "this Propagator is already tracking a video (a track() stream is still open); finish or "
@@ -92,13 +103,17 @@ class Propagator:
         try:
             source = video_source(video, fps, start, end, max_seconds)
             size = (source.info.height, source.info.width)
+            first = np.zeros(size, np.uint8) if first is None else first
             for index, mask in [(0, first), *later.items()]:
                 if mask.shape != size:
                     what = "the first mask" if index == 0 else f"the mask of frame {index}"
                     raise InputError(
                         f"{what} is {mask.shape[1]}x{mask.shape[0]} but the frames are {size[1]}x{size[0]}"
                     )
-            for index, _, labels in propagate_frames(self.propagator, source, first, self.runtime, later):
+            steps = propagate_frames(
+                self.propagator, source, first, self.runtime, later, prompts, num_frames=source.info.num_frames
+            )
+            for index, _, labels in steps:
                 yield index, labels
         finally:
             self._streaming.release()

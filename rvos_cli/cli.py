@@ -367,6 +367,26 @@ def propagate(
         Optional[Path],
         typer.Option("--video", metavar="PATH", help="Also write an overlay MP4 here; for a batch, a folder."),
     ] = None,
+    box: Annotated[
+        Optional[List[str]],
+        typer.Option(
+            "--box",
+            metavar="[ID:]X0,Y0,X1,Y1[@FRAME]",
+            help="An object given by a box in pixels on FRAME [default: 0] (sam2, sam3-tracker); repeat for more. "
+            "Without ID, objects take the ids after the mask's, in order.",
+            show_default=False,
+        ),
+    ] = None,
+    point: Annotated[
+        Optional[List[str]],
+        typer.Option(
+            "--point",
+            metavar="[ID:]X,Y[,L][;X,Y[,L]...][@FRAME]",
+            help="An object given by points (L 1 on it, the default; 0 off it) on FRAME (sam2, sam3-tracker); "
+            "repeat for more objects.",
+            show_default=False,
+        ),
+    ] = None,
     model: Annotated[
         str,
         typer.Option(
@@ -418,16 +438,20 @@ def propagate(
     quiet: Quiet = False,
 ) -> None:
     """Propagate a first-frame label mask through a video, or through each video of a batch."""
+    from rvos_cli.models.registry import model_spec
     from rvos_cli.pipelines.batch import BatchRequest, run_batch
     from rvos_cli.pipelines.items import propagate_items
     from rvos_cli.pipelines.options import ClipOptions, RuntimeOptions, propagate_options
+    from rvos_cli.pipelines.prompts import check_prompts, parse_prompts
     from rvos_cli.pipelines.propagate import PropagateRequest, run_propagate
     from rvos_cli.pipelines.shards import parse_shard, refuse_on_single_run
 
     runtime = RuntimeOptions(device, precision, compile_model)
+    prompts = parse_prompts(box, point)
     options = propagate_options(
         model,
         runtime,
+        prompts=tuple(dict.fromkeys(p.flag.removeprefix("--") for p in prompts)),
         weights=weights,
         checkpoint=checkpoint,
         size=size,
@@ -438,7 +462,8 @@ def propagate(
     )
     clip = ClipOptions(fps, start, end, max_seconds)
     reporter = Reporter(json_mode=json_output, quiet=quiet)
-    items = propagate_items(inputs or [], mask, manifest, output)
+    check_prompts(model_spec(options.model), prompts)
+    items = propagate_items(inputs or [], mask, manifest, output, prompts=bool(prompts))
     if items is not None:
         batch = BatchRequest(
             "propagate",
@@ -456,7 +481,7 @@ def propagate(
         reporter.result(summary)
         raise typer.Exit(summary.exit_code)
     refuse_on_single_run(shard)
-    request = PropagateRequest(inputs[0], mask, options, runtime, clip, output=output, video=video)
+    request = PropagateRequest(inputs[0], mask, options, runtime, clip, output=output, video=video, prompts=prompts)
     reporter.result(run_propagate(request, reporter))
 
 
@@ -552,6 +577,7 @@ def bench(
             help="Installed weights to use [default: any installed, else random weights].",
         ),
     ] = None,
+    checkpoint: Checkpoint = None,
     backbone: Annotated[
         Optional[str],
         typer.Option(
@@ -602,7 +628,7 @@ def bench(
     from rvos_cli.pipelines.bench import BenchRequest, bench_options, parse_size, run_bench
 
     runtime_options, model_options = bench_options(
-        task, model, weights, device, precision, cache_dir, compile_model, registry
+        task, model, weights, device, precision, cache_dir, compile_model, registry, checkpoint
     )
     request = BenchRequest(
         task,

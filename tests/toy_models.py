@@ -92,7 +92,7 @@ class ToyPropagator:
     def from_options(cls, network, options, **context):
         return cls(network, getattr(options, "shift", 0))
 
-    def start(self, frame, labels, prompts=()):
+    def start(self, frame, labels, prompts=(), num_frames=None):
         SEEN.append(flags())
         offset = int(self.network.gain.item()) + getattr(self.network, "offset", 0)
         self.labels = np.where(labels > 0, labels + offset, 0).astype(np.uint8)

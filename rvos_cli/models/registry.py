@@ -21,6 +21,7 @@ from rvos_cli.models.flow.options import FlowOptions
 from rvos_cli.models.mttr.options import MttrOptions
 from rvos_cli.models.rdevos.options import RdevosOptions
 from rvos_cli.models.referformer.options import ReferFormerOptions
+from rvos_cli.models.sam2.options import Sam2Options, Sam3TrackerOptions
 from rvos_cli.models.soc.options import SocOptions
 
 TASKS = ("refer", "propagate")
@@ -203,6 +204,35 @@ for _spec in (
         layout_of="rvos_cli.models.soc.checkpoint:soc_layout_of",
         variants=("video-swin-t", "video-swin-b"),
         tokenizer="roberta-base",
+    ),
+    ModelSpec(
+        "sam3-tracker",
+        "SAM 3 tracker",
+        "propagate",
+        "SAM 3's tracker (transformers; gated weights)",
+        Sam3TrackerOptions,
+        "rvos_cli.models.sam2.propagator:Sam2Propagator",
+        weights="hf",
+        load="rvos_cli.models.sam2.loader:load_network",
+        random="rvos_cli.models.sam2.configs:config_for",
+        variants=("sam3",),
+        auto={"cuda": 40, "mps": 40, "cpu": 30},
+        prompts=("box", "point"),
+    ),
+    ModelSpec(
+        "sam2",
+        "SAM 2.1",
+        "propagate",
+        "SAM 2.1 (Hiera tiny to large, transformers)",
+        Sam2Options,
+        "rvos_cli.models.sam2.propagator:Sam2Propagator",
+        weights="hf",
+        load="rvos_cli.models.sam2.loader:load_network",
+        random="rvos_cli.models.sam2.configs:config_for",
+        variants=("hiera-tiny", "hiera-small", "hiera-base-plus", "hiera-large"),
+        auto={"cuda": 30, "mps": 30, "cpu": 40},
+        prefer_small_on=("cpu", "mps"),
+        prompts=("box", "point"),
     ),
     ModelSpec(
         "rdevos",

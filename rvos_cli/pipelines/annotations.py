@@ -1,15 +1,17 @@
-"""The label masks `rvos propagate` starts from: one PNG for the first frame, or a folder of per-frame PNGs."""
+"""What `rvos propagate` starts from: label masks (one PNG for the first frame, or a folder of per-frame
+PNGs), and objects given from the shell by a box or points."""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from rvos_cli.errors import InputError
+from rvos_cli.models.prompts import ObjectPrompt
 from rvos_cli.video import VideoInfo, read_label_png
 from rvos_cli.video.images import MASK_SCALE, read_header
 
@@ -18,11 +20,18 @@ ASPECT_TOLERANCE = 0.01
 
 @dataclass
 class Annotations:
-    """first: [H, W] uint8 ids for frame 0; later: {frame index: [H, W] uint8} masks that add objects."""
+    """first: [H, W] uint8 ids for frame 0; later: {frame index: [H, W] uint8} masks that add objects;
+    files: the mask files read; prompts: {frame index: objects given there by a box or points}."""
 
     first: np.ndarray
     later: dict[int, np.ndarray]
     files: list[Path]
+    prompts: dict[int, tuple[ObjectPrompt, ...]] = field(default_factory=dict)
+
+    def objects(self) -> list[int]:
+        """Every object id given, by a mask or a prompt."""
+        ids = {int(i) for labels in [self.first, *self.later.values()] for i in np.unique(labels) if i}
+        return sorted(ids | {p.object_id for prompts in self.prompts.values() for p in prompts})
 
 
 def label_ids(labels: np.ndarray, what: str) -> np.ndarray:
@@ -70,25 +79,37 @@ def read_mask(path: Path, info: VideoInfo, reporter=None) -> np.ndarray:
     return cv2.resize(labels, (info.width, info.height), interpolation=cv2.INTER_NEAREST)
 
 
-def load_annotations(mask: str | os.PathLike, info: VideoInfo, reporter=None) -> Annotations:
+def load_annotations(mask: str | os.PathLike | None, info: VideoInfo, reporter=None, shell_prompts=()) -> Annotations:
     """Read `--mask`: a PNG for the first kept frame, or a folder with `<frame name>.png` files
-    (YouTube-VOS style: the first kept frame's is required, later ones add objects)."""
-    mask = Path(mask)
-    if not mask.exists():
-        raise InputError(f"mask {mask} does not exist; pass the first frame's label PNG (or a folder of them)")
-    if mask.is_dir():
-        files = {name: mask / f"{name}.png" for name in info.names if (mask / f"{name}.png").is_file()}
-        if info.names[0] not in files:
-            raise InputError(f"mask folder {mask} has no {info.names[0]}.png for the first kept frame; add it")
-        paths = list(files.values())  # in frame order, like info.names
-    else:
-        paths = [mask]
-    index_of = {name: i for i, name in enumerate(info.names)}
-    first = read_mask(paths[0], info, reporter)
-    if not first.any():
-        raise InputError(
-            f"mask {paths[0]} has no objects (every pixel is 0, background); "
-            "paint objects with ids 1, 2, ... (palette or grayscale PNG)"
-        )
-    later = {index_of[p.stem]: read_mask(p, info, reporter) for p in paths[1:]}
-    return Annotations(first, later, paths)
+    (YouTube-VOS style: the first kept frame's is required, later ones add objects); and place the
+    `--box` / `--point` objects (`pipelines.prompts.ShellPrompt`) on their frames. The first frame must
+    have an object, by its mask or a prompt."""
+    from rvos_cli.pipelines.prompts import frame_prompts
+
+    first, later, paths = np.zeros((info.height, info.width), np.uint8), {}, []
+    if mask is not None:
+        mask = Path(mask)
+        if not mask.exists():
+            raise InputError(f"mask {mask} does not exist; pass the first frame's label PNG (or a folder of them)")
+        if mask.is_dir():
+            files = {name: mask / f"{name}.png" for name in info.names if (mask / f"{name}.png").is_file()}
+            if info.names[0] not in files:
+                raise InputError(f"mask folder {mask} has no {info.names[0]}.png for the first kept frame; add it")
+            paths = list(files.values())  # in frame order, like info.names
+        else:
+            paths = [mask]
+        index_of = {name: i for i, name in enumerate(info.names)}
+        first = read_mask(paths[0], info, reporter)
+        later = {index_of[p.stem]: read_mask(p, info, reporter) for p in paths[1:]}
+    painted: dict[int, int] = {}
+    for index, labels in sorted([(0, first), *later.items()], reverse=True):
+        painted.update({int(i): index for i in np.unique(labels) if i})
+    prompts = frame_prompts(list(shell_prompts), info.width, info.height, info.num_frames, painted)
+    if not first.any() and not prompts.get(0):
+        if paths:
+            raise InputError(
+                f"mask {paths[0]} has no objects (every pixel is 0, background); "
+                "paint objects with ids 1, 2, ... (palette or grayscale PNG)"
+            )
+        raise InputError("the first frame has no object: give its mask with --mask, or a --box/--point on frame 0")
+    return Annotations(first, later, paths, prompts)

@@ -112,18 +112,19 @@ def bench_options(
     cache_dir: Path | None = None,
     compile: bool = False,
     registry: Path | None = None,
+    checkpoint: Path | None = None,
 ) -> tuple[RuntimeOptions, ModelOptions]:
     """The runtime and the model options of `rvos bench TASK` (`cache_dir`: the weights cache)."""
     runtime = RuntimeOptions(device, precision, compile)
     if task not in TASKS:
         raise InputError(f"unknown bench task {task!r}; use refer or propagate")
     if model == NULL_MODEL:
-        flags = (("--weights", weights), ("--compile", compile or None))
+        flags = (("--weights", weights), ("--checkpoint", checkpoint), ("--compile", compile or None))
         given = [flag for flag, value in flags if value is not None]
         if given:
             raise InputError(f"{given[0]} cannot be used with --model none (a no-op model without weights)")
         return runtime, NullReferOptions() if task == "refer" else NullPropagateOptions()
-    given = {"weights": weights, "cache_dir": cache_dir, "registry": registry}
+    given = {"weights": weights, "checkpoint": checkpoint, "cache_dir": cache_dir, "registry": registry}
     if task == "refer":
         return runtime, refer_options(model, **given)
     return runtime, propagate_options(model or "auto", runtime, **given)

@@ -19,16 +19,23 @@ from rvos_cli.weights.resolve import ResolvedWeights, resolve_weights
 class PropagationModel(Protocol):
     """A semi-supervised video object segmentation model, one frame at a time.
 
-    start(frame [H, W, 3] uint8 RGB, labels [H, W] uint8: 0 background, object ids, prompts);
-    step(frame, new_labels=None, prompts=()) -> [H, W] uint8 labels in the original ids. `new_labels`
-    holds objects annotated on that frame, `prompts` objects given there by a box or points (models
-    whose spec lists those prompts); ids not seen before join the tracking there. working_size(h, w):
+    start(frame [H, W, 3] uint8 RGB, labels [H, W] uint8: 0 background, object ids, prompts, num_frames)
+    -> the first frame's labels, or None for `labels` as given; step(frame, new_labels=None, prompts=())
+    -> [H, W] uint8 labels in the original ids. `new_labels` holds objects annotated on that frame,
+    `prompts` objects given there by a box or points (models whose spec lists those prompts); ids not
+    seen before join the tracking there. num_frames: the clip's length when known. working_size(h, w):
     the size it computes at, for the first note; settings(): what is in effect, for the summary.
     """
 
     name: str
 
-    def start(self, frame: np.ndarray, labels: np.ndarray, prompts: tuple[ObjectPrompt, ...] = ()) -> None: ...
+    def start(
+        self,
+        frame: np.ndarray,
+        labels: np.ndarray,
+        prompts: tuple[ObjectPrompt, ...] = (),
+        num_frames: int | None = None,
+    ) -> np.ndarray | None: ...
 
     def step(
         self, frame: np.ndarray, new_labels: np.ndarray | None = None, prompts: tuple[ObjectPrompt, ...] = ()

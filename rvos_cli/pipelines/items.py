@@ -284,10 +284,15 @@ def refer_items(inputs: list[Path], texts: list[str], manifest: Path | None, out
 
 
 def propagate_items(
-    inputs: list[Path], mask: Path | None, manifest: Path | None, out: Path | None
+    inputs: list[Path], mask: Path | None, manifest: Path | None, out: Path | None, prompts: bool = False
 ) -> list[Item] | None:
     """The items of `rvos propagate`, or None for one plain video (the single-run command). With
-    several inputs, --mask is a folder holding `<name>.png` (or a `<name>/` folder of masks) per video."""
+    several inputs, --mask is a folder holding `<name>.png` (or a `<name>/` folder of masks) per video.
+    `prompts`: objects are given by --box/--point, which only a single video takes."""
+    if prompts and (manifest is not None or len(inputs) != 1 or expand_inputs(inputs) != inputs):
+        raise InputError(
+            "--box and --point give objects of one video; for a batch, draw them in masks (--mask, or a manifest)"
+        )
     if not inputs and manifest is None:
         raise InputError("give the video (a file or a folder of frames), several of them, or --manifest FILE")
     if manifest is not None:
@@ -300,8 +305,11 @@ def propagate_items(
         return davis_items(inputs[0], out)
     paths = expand_inputs(inputs)
     if len(paths) == 1 and paths == inputs:
-        if mask is None:
-            raise InputError("give the first frame's label mask with --mask (a PNG, or a folder of masks)")
+        if mask is None and not prompts:
+            raise InputError(
+                "give the first frame's label mask with --mask (a PNG, or a folder of masks), "
+                "or the objects by --box/--point (models that take them)"
+            )
         return None
     if mask is None or not mask.is_dir():
         raise InputError(

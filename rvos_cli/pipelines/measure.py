@@ -89,7 +89,7 @@ class NullPropagator:
         self.size = size
         self.labels: np.ndarray | None = None
 
-    def start(self, frame: np.ndarray, labels: np.ndarray, prompts=()) -> None:
+    def start(self, frame: np.ndarray, labels: np.ndarray, prompts=(), num_frames=None) -> None:
         self.labels = labels
 
     def step(self, frame: np.ndarray, new_labels: np.ndarray | None = None, prompts=()) -> np.ndarray:
@@ -144,7 +144,7 @@ def _or_random(options, folder: Path, backbone: str | None) -> ResolvedWeights:
         try:
             return model_weights(options)
         except MissingWeightsError:
-            if options.weights is not None:
+            if options.weights is not None or options.checkpoint is not None:
                 raise
     elif options.weights is not None or getattr(options, "checkpoint", None) is not None:
         raise InputError("--backbone picks the variant of random weights; drop --weights to use it")

@@ -92,24 +92,30 @@ def propagate_options(
     model: str = "auto",
     runtime: RuntimeOptions = RuntimeOptions(),
     installed: dict[str, list[str]] | None = None,
+    prompts: tuple[str, ...] = (),
     **given,
 ) -> ModelOptions:
-    """The options of `rvos propagate --model ...`. `auto` picks a model (see `pick_propagator`);
-    `installed` (model -> installed entry names) stands for the cache in tests."""
+    """The options of `rvos propagate --model ...`. `auto` picks a model (see `pick_propagator`) that
+    takes the kinds of `prompts` given (box, point); `installed` (model -> installed entry names)
+    stands for the cache in tests."""
     reason = ""
     if model == "auto":
-        model, weights, reason = pick_propagator(runtime, {k: v for k, v in given.items() if v is not None}, installed)
+        given_now = {k: v for k, v in given.items() if v is not None}
+        model, weights, reason = pick_propagator(runtime, given_now, installed, prompts)
         given = {**given, "weights": given.get("weights") or weights}
     return model_options(model_spec(model, "propagate"), given, runtime, reason)
 
 
 def pick_propagator(
-    runtime: RuntimeOptions, given: dict[str, Any], installed: dict[str, list[str]] | None = None
+    runtime: RuntimeOptions,
+    given: dict[str, Any],
+    installed: dict[str, list[str]] | None = None,
+    prompts: tuple[str, ...] = (),
 ) -> tuple[str, str | None, str]:
     """(model, weights entry or None, why) for `--model auto`.
 
-    The weights of --weights decide. Otherwise the candidates are the models that take every flag
-    given (a --checkpoint folder: Hugging Face models; a file: official checkpoints) and have their
+    The weights of --weights decide. Otherwise the candidates are the models that take every flag and
+    prompt given (a --checkpoint folder: Hugging Face models; a file: official checkpoints) and have their
     weights installed (or need none, or --checkpoint is given); the one with the highest priority for
     the device wins (`ModelSpec.auto`), with its first installed weights in registry order (the
     registry lists a model's sizes largest first), or its last on devices where the model is slow
@@ -122,14 +128,18 @@ def pick_propagator(
     chosen = set(given) - set(AMBIENT)  # the flags that say something about the model
     candidates = []
     for spec in models("propagate"):
-        if not spec.auto or not chosen <= {f.name for f in fields(spec.options)}:
+        if (
+            not spec.auto
+            or not chosen <= {f.name for f in fields(spec.options)}
+            or not set(prompts) <= set(spec.prompts)
+        ):
             continue
         if checkpoint is not None:
             if spec.weights == ("hf" if Path(checkpoint).is_dir() else "official"):
                 candidates.append((spec, []))
             continue
         names = [] if spec.weights == "none" else _installed(spec.name, given, installed)
-        if spec.weights == "none" or names or chosen:
+        if spec.weights == "none" or names or chosen or prompts:
             candidates.append((spec, names))
     if not candidates:
         raise InputError("no propagation model takes these options together; name one with --model")
@@ -139,7 +149,9 @@ def pick_propagator(
     if spec.weights == "none":
         return spec.name, None, f"--model auto picked {spec.name} because no learned propagator's weights are installed"
     if checkpoint is not None or not names:
-        flag = "--checkpoint" if checkpoint is not None else "--" + sorted(chosen)[0].replace("_", "-")
+        flag = (
+            "--checkpoint" if checkpoint is not None else "--" + (sorted(chosen) or list(prompts))[0].replace("_", "-")
+        )
         return spec.name, None, f"--model auto picked {spec.name} because {flag} was given"
     small = device in spec.prefer_small_on
     pick = names[-1] if small else names[0]

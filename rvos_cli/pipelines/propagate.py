@@ -15,6 +15,7 @@ import numpy as np
 from rvos_cli.models.options import ModelOptions
 from rvos_cli.pipelines.annotations import load_annotations
 from rvos_cli.pipelines.options import ClipOptions, RuntimeOptions
+from rvos_cli.pipelines.prompts import ShellPrompt, check_prompts
 from rvos_cli.ui import Reporter
 from rvos_cli.video.outputs import check_output, check_replaceable_dir, check_video_output, refuse_overlaps
 
@@ -24,12 +25,13 @@ class PropagateRequest:
     """Everything `rvos propagate` was asked to do; the options are already checked."""
 
     input: Path
-    mask: Path
+    mask: Path | None
     options: ModelOptions
     runtime: RuntimeOptions = RuntimeOptions()
     clip: ClipOptions = ClipOptions()
     output: Path | None = None
     video: Path | None = None
+    prompts: tuple[ShellPrompt, ...] = ()  # objects given by --box / --point
 
 
 @dataclass
@@ -173,6 +175,8 @@ def run_propagate(
     from rvos_cli.video import OverlayVideoWriter, PaletteWriter, overlay_labels
 
     spec = MODELS.get(request.options.model)
+    if spec is not None:
+        check_prompts(spec, request.prompts)
     output, video = check_outputs(request)
     if built is None:
         from rvos_cli.pipelines.build import model_weights
@@ -183,7 +187,7 @@ def run_propagate(
     with timings("open"):
         source = source or open_clip(request.input, request.clip, reporter)
         info = source.info
-        annotations = load_annotations(request.mask, info, reporter)
+        annotations = load_annotations(request.mask, info, reporter, request.prompts)
     with timings("load"):
         if built is None:
             from rvos_cli.pipelines.build import build_propagator
@@ -219,7 +223,16 @@ def run_propagate(
             # Decoding runs ahead in a thread, the model here, the PNGs and the overlay behind in one
             # thread each, at most WRITE_AHEAD frames behind (a write error surfaces within that many).
             pending: collections.deque[list[Future]] = collections.deque()
-            steps = propagate_frames(propagator, frames, annotations.first, runtime, annotations.later, timings=timings)
+            steps = propagate_frames(
+                propagator,
+                frames,
+                annotations.first,
+                runtime,
+                annotations.later,
+                annotations.prompts,
+                timings,
+                info.num_frames,
+            )
             for index, frame, labels in steps:
                 stats.add_scores(getattr(propagator, "object_scores", None) or {})
                 labels = np.array(labels, copy=True)  # the writers may run after the model's next step
@@ -233,9 +246,7 @@ def run_propagate(
                 done(pending.popleft())
         with timings("finish"):
             outputs.close()
-    objects = sorted(
-        {int(i) for labels in [annotations.first, *annotations.later.values()] for i in np.unique(labels) if i}
-    )
+    objects = annotations.objects()
     return PropagateSummary(
         request.input,
         annotations.files,

@@ -20,6 +20,7 @@ def propagate_frames(
     later: Mapping[int, np.ndarray] | None = None,
     prompts: Mapping[int, tuple[ObjectPrompt, ...]] | None = None,
     timings: Timings | None = None,
+    num_frames: int | None = None,
 ) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
     """(frame index, frame, labels [H, W] uint8) for every frame of `frames`, the first included.
 
@@ -27,13 +28,13 @@ def propagate_frames(
     prompts: {frame index: objects given there by a box or points}. Each model call runs under the
     runtime's precision policy (`Runtime.compute`) and, for torch models, without autograd. The first
     frame's labels are what the model returns for it, else the given labels. `timings` gets the
-    model's time as "model".
+    model's time as "model"; num_frames: the clip's length, when known (some models use it).
     """
     later, prompts, timings = later or {}, prompts or {}, timings or Timings()
     for index, frame in frames:
         with timings("model"), _no_grad(runtime), runtime.compute():
             if index == 0:
-                labels = propagator.start(frame, first, prompts.get(0, ()))
+                labels = propagator.start(frame, first, prompts.get(0, ()), num_frames)
                 labels = first if labels is None else labels
             else:
                 labels = propagator.step(frame, later.get(index), prompts.get(index, ()))

@@ -105,10 +105,14 @@ def resolve_weights(
         entry = model_entry(default_weights(model, cache_dir, registry), model, cache_dir, registry)
     if checkpoint is not None:
         path = checked_checkpoint(Path(checkpoint), spec)
-    elif spec.weights == "hf":
-        path = locate_entry_dir(entry.name, cache_dir)
     else:
-        path = locate_checkpoint(entry.name, cache_dir)
+        try:
+            path = (locate_entry_dir if spec.weights == "hf" else locate_checkpoint)(entry.name, cache_dir)
+        except MissingWeightsError as missing:
+            others = [n for n, e in load_registry(registry).items() if e.model == model and n != entry.name]
+            if weights is not None or not others:
+                raise
+            raise MissingWeightsError(f"{missing}; other weights of {model}: {', '.join(others)}") from None
     folder = None
     if tokenizer_entry is not None:
         folder = tokenizer_folder(entry, tokenizer, tokenizer_entry, cache_dir)

@@ -63,7 +63,7 @@ class FlowPropagator:
             gray = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
         return gray
 
-    def start(self, frame: np.ndarray, labels: np.ndarray, prompts=()) -> None:
+    def start(self, frame: np.ndarray, labels: np.ndarray, prompts=(), num_frames=None) -> None:
         self._previous = self._gray(frame)
         self._labels = labels.astype(np.uint8)
         self.memory = ObjectMemory()

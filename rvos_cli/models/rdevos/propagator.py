@@ -77,7 +77,7 @@ class RdevosPropagator:
         for stage in ("encode_key", "encode_value", "segment"):
             setattr(self.network, stage, compile_stage(getattr(self.network, stage)))
 
-    def start(self, frame: np.ndarray, labels: np.ndarray, prompts=()) -> None:
+    def start(self, frame: np.ndarray, labels: np.ndarray, prompts=(), num_frames=None) -> None:
         _check_labels(labels, frame, "first-frame mask")
         ids = [int(i) for i in np.unique(labels) if i != 0]
         if not ids:
