@@ -276,7 +276,32 @@ def refer(
     fps: Fps = None,
     start: Start = None,
     end: End = None,
-    max_seconds: MaxSeconds = 10.0,
+    max_seconds: Annotated[
+        Optional[float],
+        typer.Option(
+            "--max-seconds",
+            metavar="SECONDS",
+            help="Keep at most this many seconds when --end is not given (0 = all) [default: 10; with --track "
+            "the referring model reads the first 10 s and the tracker the whole video].",
+        ),
+    ] = None,
+    track: Annotated[
+        Optional[str],
+        typer.Option(
+            "--track",
+            metavar="MODEL",
+            help="Carry each text's object through the whole video with this tracker (sam2, sam3-tracker, or "
+            "a weights name such as sam2.1-hiera-tiny), seeded where the referring model is most confident.",
+        ),
+    ] = None,
+    track_checkpoint: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--track-checkpoint",
+            metavar="DIR",
+            help="The tracker's weights fetched by hand (a Hugging Face model folder); overrides its installed ones.",
+        ),
+    ] = None,
     legend: Annotated[
         bool, typer.Option("--legend", help="Write each query's text in its colour on a band at the top of the video.")
     ] = False,
@@ -291,7 +316,7 @@ def refer(
     """Segment the objects that text queries describe, in one video or a batch."""
     from rvos_cli.pipelines.batch import BatchRequest, run_batch
     from rvos_cli.pipelines.items import refer_items
-    from rvos_cli.pipelines.options import ClipOptions, RuntimeOptions, WindowOptions, refer_options
+    from rvos_cli.pipelines.options import ClipOptions, RuntimeOptions, WindowOptions, refer_options, track_options
     from rvos_cli.pipelines.shards import parse_shard, refuse_on_single_run
 
     runtime = RuntimeOptions(device, precision, compile_model)
@@ -306,7 +331,10 @@ def refer(
         registry=registry,
     )
     windows = WindowOptions(options.default_window if window is None else window, overlap)
-    clip = ClipOptions(fps, start, end, max_seconds)
+    clip = ClipOptions(fps, start, end, 10.0 if max_seconds is None else max_seconds)
+    tracker = track_options(track, runtime, checkpoint=track_checkpoint, cache_dir=cache_dir, registry=registry)
+    if tracker is not None:
+        tracked_clip = ClipOptions(fps, start, end, 0.0 if max_seconds is None else max_seconds)
     reporter = Reporter(json_mode=json_output, quiet=quiet)
     items = refer_items(inputs or [], text or [], manifest, output)
     if items is not None:
@@ -324,6 +352,8 @@ def refer(
             skip_existing=skip_existing,
             shard=parse_shard(shard),
             sources=(manifest,) if manifest else (),
+            track=tracker,
+            tracked_clip=tracked_clip if tracker else None,
         )
         summary = run_batch(batch, reporter)
         reporter.result(summary)
@@ -332,7 +362,17 @@ def refer(
     from rvos_cli.pipelines.refer import ReferRequest, run_refer  # torch: only once the options are good
 
     request = ReferRequest(
-        inputs[0], text or [], options, runtime, clip, windows, output=output, masks_dir=masks, legend=legend
+        inputs[0],
+        text or [],
+        options,
+        runtime,
+        clip,
+        windows,
+        output=output,
+        masks_dir=masks,
+        legend=legend,
+        track=tracker,
+        tracked_clip=tracked_clip if tracker else None,
     )
     reporter.result(run_refer(request, reporter))
 

@@ -174,3 +174,101 @@ SPECS = (
         tokenizer="roberta-base",
     ),
 )
+
+
+class ToyWindowReferrer(ToyReferrer):
+    """Window k picks the left half of the frame (k even) or the right half (k odd), with a per-frame
+    score that peaks in the middle of the first window: without tracking, the referred object changes
+    between windows; a tracker seeded at the best frame keeps the left half."""
+
+    name = "toywin"
+
+    def __init__(self, network, size=360, max_size=640):
+        super().__init__(network, size, max_size)
+        self.windows = 0
+
+    def encode(self, video):
+        self.windows += 1
+        return video.shape[0], self.windows - 1
+
+    def decode(self, features, input_ids, attention_mask):
+        frames, window = features
+        return {"frames": frames, "window": window, "queries": input_ids.shape[0]}
+
+    def select(self, out, input_size, original_size):
+        queries, frames = out["queries"], out["frames"]
+        masks = torch.zeros(queries, frames, *original_size, dtype=torch.uint8)
+        half = original_size[1] // 2
+        if out["window"] % 2:
+            masks[..., half:] = 1
+        else:
+            masks[..., :half] = 1
+        return (
+            masks,
+            torch.full((queries, 1), 0.9 if out["window"] == 0 else 0.5),
+            torch.zeros(queries, dtype=torch.long),
+        )
+
+    def frame_scores(self, out, selected):
+        frames, peak = out["frames"], 0.9 if out["window"] == 0 else 0.5
+        scores = torch.full((out["queries"], frames), peak - 0.1)
+        scores[:, frames // 2] = peak
+        return scores
+
+
+class ToyTracker(ToyPropagator):
+    """A tracker that keeps each object's seed mask unchanged; objects given by their own masks."""
+
+    name = "toytrack"
+
+    def start(self, frame, labels, prompts=(), num_frames=None):
+        self.objects = {}
+        return self.step(frame, labels, prompts)
+
+    def step(self, frame, new_labels=None, prompts=()):
+        SEEN.append(flags())
+        self.objects.update({p.object_id: p.mask for p in prompts if p.object_id not in self.objects})
+        labels = np.zeros(frame.shape[:2], np.uint8)
+        for object_id, mask in sorted(self.objects.items()):
+            labels[mask] = object_id
+        return labels
+
+    def object_masks(self):
+        return dict(self.objects)
+
+
+@dataclass(frozen=True)
+class ToyWinOptions(ToyReferOptions):
+    model: ClassVar[str] = "toywin"
+
+
+@dataclass(frozen=True)
+class ToyTrackOptions(WeightsOptions):
+    model: ClassVar[str] = "toytrack"
+
+
+TRACKING = (
+    ModelSpec(
+        "toywin",
+        "Toy windows",
+        "refer",
+        "a toy referring model whose windows disagree",
+        ToyWinOptions,
+        ToyWindowReferrer,
+        load=lambda source, variant=None: load_toy(source),
+        layout=toy_layout,
+        tokenizer="roberta-base",
+    ),
+    ModelSpec(
+        "toytrack",
+        "Toy tracker",
+        "propagate",
+        "a tracker that holds still",
+        ToyTrackOptions,
+        ToyTracker,
+        weights="hf",
+        load="toy_models:load_toy_folder",
+        random=lambda variant: {"offset": 0},
+        prompts=("mask",),
+    ),
+)

@@ -50,6 +50,10 @@ class ReferringModel(Protocol):
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """-> masks [Q, T, H0, W0] uint8 0/1, scores [Q, N] per object query, selected [Q]."""
 
+    def frame_scores(self, out: dict, selected: torch.Tensor) -> torch.Tensor | None:
+        """The selected queries' confidence on each frame of the window, [Q, T] (None: the window's
+        score stands for each of its frames)."""
+
     def compile(self, compile_stage: Callable[[Callable], Callable]) -> None:
         """Replace the network's fixed-shape stages by `compile_stage` of them (e.g. `torch.compile`)."""
 
@@ -94,6 +98,9 @@ class WindowedReferrer:
 
     def select(self, out: dict, input_size: tuple[int, int], original_size: tuple[int, int]):
         raise NotImplementedError
+
+    def frame_scores(self, out: dict, selected: torch.Tensor) -> torch.Tensor | None:
+        return None
 
     def compile(self, compile_stage: Callable[[Callable], Callable]) -> None:
         # Both stages keep their shapes through a run: the window's frames and size, the query group.

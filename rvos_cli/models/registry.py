@@ -76,7 +76,8 @@ class ModelSpec:
     files. auto: device type -> priority under `--model auto` (higher first; absent: never picked);
     prefer_small_on: device types where `--model auto` takes the model's smallest installed weights.
     devices: where it runs; torch: whether it needs torch at all; prompts: what a propagation model
-    takes besides masks (box, point). hidden: left out of help texts and listings (bench's no-op model).
+    takes besides label maps: box, point, and mask (an object by its own mask, overlapping others:
+    what `rvos refer --track` seeds it with). hidden: left out of help texts and listings (bench's no-op model).
     """
 
     name: str
@@ -217,7 +218,7 @@ for _spec in (
         random="rvos_cli.models.sam2.configs:config_for",
         variants=("sam3",),
         auto={"cuda": 40, "mps": 40, "cpu": 30},
-        prompts=("box", "point"),
+        prompts=("box", "point", "mask"),
     ),
     ModelSpec(
         "sam2",
@@ -232,7 +233,7 @@ for _spec in (
         variants=("hiera-tiny", "hiera-small", "hiera-base-plus", "hiera-large"),
         auto={"cuda": 30, "mps": 30, "cpu": 40},
         prefer_small_on=("cpu", "mps"),
-        prompts=("box", "point"),
+        prompts=("box", "point", "mask"),
     ),
     ModelSpec(
         "rdevos",

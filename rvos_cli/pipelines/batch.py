@@ -127,6 +127,8 @@ class BatchRequest:
     skip_existing: bool = False
     shard: tuple[int, int] = (1, 1)
     sources: tuple[Path, ...] = ()
+    track: ModelOptions | None = None  # refer --track: the tracker, built once too
+    tracked_clip: ClipOptions | None = None
 
 
 def refer_request(batch: BatchRequest, item: Item):
@@ -147,6 +149,8 @@ def refer_request(batch: BatchRequest, item: Item):
         legend=batch.legend,
         overlay=batch.overlay,
         query_names=item.ids,
+        track=batch.track,
+        tracked_clip=batch.tracked_clip,
     )
 
 
@@ -262,6 +266,8 @@ def run_batch(batch: BatchRequest, reporter) -> BatchSummary:
     quiet = reporter.nested()
     build = build_referrer if batch.command == "refer" else build_propagator
     built = build(batch.options, runtime, model_weights(batch.options))
+    if batch.track is not None:
+        built = (*built, build_propagator(batch.track, runtime, model_weights(batch.track))[0])
 
     runnable = [item for item in items if item.error is None]
     following = dict(zip((item.name for item in runnable), runnable[1:]))

@@ -25,6 +25,7 @@ from rvos_cli.pipelines.propagate import PropagateRequest, run_propagate
 from rvos_cli.pipelines.propagation import propagate_frames
 from rvos_cli.pipelines.refer import ReferRequest, forward_window, run_refer
 from rvos_cli.pipelines.stats import summarize
+from rvos_cli.pipelines.timing import Timings
 from rvos_cli.ui import Reporter
 from rvos_cli.weights.resolve import ResolvedWeights
 
@@ -265,11 +266,16 @@ def _bench_propagate(request: BenchRequest, runtime: Runtime, folder: Path) -> B
             weights = _or_random(options, folder, request.backbone)
         propagator, settings = build_propagator(options, runtime, weights)
         source = weights.name if weights else f"none ({model_spec(options.model).summary})"
-    frames = list(open_video(clip, max_seconds=0))
+    info = open_video(clip, max_seconds=0).info
     labels = read_label_png(mask)
 
     def steps() -> float:
-        return timed(lambda: deque(propagate_frames(propagator, frames, labels, runtime), 0), runtime.clock_device)
+        # Frames stream in as the command's do (memory stays that of the model's own state); only the
+        # model's calls are timed.
+        timings = Timings(runtime.clock_device)
+        source = open_video(clip, max_seconds=0)
+        deque(propagate_frames(propagator, source, labels, runtime, timings=timings, num_frames=info.num_frames), 0)
+        return timings.seconds["model"]
 
     if runtime.device_type == "cuda":
         torch.cuda.reset_peak_memory_stats(runtime.device)
@@ -291,13 +297,13 @@ def _bench_propagate(request: BenchRequest, runtime: Runtime, folder: Path) -> B
         )
 
     summaries, e2e_seconds = _end_to_end(run, request)
-    height, width = frames[0][1].shape[:2]
+    height, width = info.height, info.width
     return _summary(
         request,
         options.model,
         source,
         _parameters(propagator),
-        len(frames),
+        info.num_frames,
         model_seconds,
         summaries,
         e2e_seconds,

@@ -17,7 +17,7 @@ from typing import Any
 
 from rvos_cli.errors import InputError
 from rvos_cli.models.options import ModelOptions, ReferModelOptions
-from rvos_cli.models.registry import ModelSpec, model_spec, models
+from rvos_cli.models.registry import MODELS, ModelSpec, model_spec, models
 
 PRECISIONS = ("auto", "fp32", "tf32", "bf16", "fp16")
 DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
@@ -161,6 +161,38 @@ def pick_propagator(
             f", the smallest: larger ones run many times slower on the {device}" if small else ""
         )
     return spec.name, pick, f"--model auto picked {spec.name} because {why}"
+
+
+def track_options(
+    name: str | None, runtime: RuntimeOptions = RuntimeOptions(), installed: dict[str, list[str]] | None = None, **given
+) -> ModelOptions | None:
+    """The tracker of `rvos refer --track NAME` (None without --track): a propagation model that takes
+    objects by their own (overlapping) masks, named by model (its installed weights: the first, or on
+    devices where it is slow the smallest) or by weights entry."""
+    given = {k: v for k, v in given.items() if v is not None}
+    if name is None:
+        if "checkpoint" in given:
+            raise InputError("--track-checkpoint is the tracker's weights: give the tracker with --track too")
+        return None
+    if name in MODELS:
+        if MODELS[name].task != "propagate":
+            raise InputError(
+                f"--track {name}: {MODELS[name].title} is a referring model; use --track sam2 or sam3-tracker"
+            )
+        spec, weights = model_spec(name, "propagate"), None
+        if spec.weights != "none" and "checkpoint" not in given:
+            names = _installed(name, given, installed)
+            if names:
+                weights = names[-1] if _device_type(runtime) in spec.prefer_small_on else names[0]
+    else:
+        weights = name
+        spec = model_spec(_model_of_weights(name, "propagate", given.get("registry"), given.get("cache_dir")))
+    if "mask" not in spec.prompts:
+        takers = [s.name for s in models("propagate") if "mask" in s.prompts]
+        raise InputError(
+            f"--track {name}: {spec.title} cannot take objects by their own masks; use --track {' or '.join(takers)}"
+        )
+    return model_options(spec, {**given, "weights": weights}, runtime)
 
 
 def _installed(model: str, given: dict[str, Any], installed: dict[str, list[str]] | None) -> list[str]:

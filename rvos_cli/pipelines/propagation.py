@@ -30,15 +30,23 @@ def propagate_frames(
     frame's labels are what the model returns for it, else the given labels. `timings` gets the
     model's time as "model"; num_frames: the clip's length, when known (some models use it).
     """
-    later, prompts, timings = later or {}, prompts or {}, timings or Timings()
+    later, prompts = later or {}, prompts or {}
     for index, frame in frames:
-        with timings("model"), _no_grad(runtime), runtime.compute():
+        with model_call(runtime, timings):
             if index == 0:
                 labels = propagator.start(frame, first, prompts.get(0, ()), num_frames)
                 labels = first if labels is None else labels
             else:
                 labels = propagator.step(frame, later.get(index), prompts.get(index, ()))
         yield index, frame, labels
+
+
+@contextlib.contextmanager
+def model_call(runtime: Runtime, timings: Timings | None = None):
+    """The context of one model call: timed as "model", without autograd (torch models), under the
+    runtime's precision policy."""
+    with (timings or Timings())("model"), _no_grad(runtime), runtime.compute():
+        yield
 
 
 def _no_grad(runtime: Runtime):

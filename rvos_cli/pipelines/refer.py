@@ -9,6 +9,7 @@ pipeline knows nothing of the model beyond `rvos_cli.models.referring.ReferringM
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -20,7 +21,7 @@ import numpy as np
 import torch
 
 from rvos_cli.errors import InputError
-from rvos_cli.models.options import ReferModelOptions
+from rvos_cli.models.options import ModelOptions, ReferModelOptions
 from rvos_cli.models.tokenizer import MAX_TOKENS
 from rvos_cli.paths import safe_name
 from rvos_cli.pipelines.options import ClipOptions, RuntimeOptions, WindowOptions
@@ -45,6 +46,8 @@ class ReferRequest:
     legend: bool = False
     overlay: bool = True  # False: masks only (a dataset's submission layout)
     query_names: tuple[str, ...] | None = None  # folders of --masks: query index (0, 1, ...) unless given
+    track: ModelOptions | None = None  # --track: the tracker that carries each text's object
+    tracked_clip: ClipOptions | None = None  # with --track, the span the tracker covers (default: as `clip`)
 
 
 @dataclass
@@ -133,6 +136,7 @@ class ReferSummary:
     runtime: dict[str, str]
     seconds: float
     timings: dict[str, float] = field(default_factory=dict)
+    track: dict[str, Any] | None = None  # --track: the tracker, and per query its seed (frame, score) or None
 
     def to_json(self) -> dict[str, Any]:
         queries = []
@@ -152,6 +156,7 @@ class ReferSummary:
                         }
                         for r in self.results
                     ],
+                    **(self._seed(q) if self.track is not None else {}),
                 }
             )
         return {
@@ -171,10 +176,15 @@ class ReferSummary:
             "windows": len(self.results),
             **self.runtime,
             "queries": queries,
+            "track": {k: v for k, v in self.track.items() if k != "seeds"} if self.track else None,
             "seconds": round(self.seconds, 3),
             "timings": self.timings,
             "frames_per_second": round(self.frames / self.seconds, 3) if self.seconds > 0 else None,
         }
+
+    def _seed(self, q: int) -> dict[str, Any]:
+        seed = self.track["seeds"][q]
+        return {"seed_frame": seed.frame if seed else None, "seed_score": round(seed.score, 6) if seed else None}
 
     def human(self) -> str:
         written = [str(p) for p in (self.output, self.masks) if p]
@@ -241,7 +251,8 @@ def segment_window(
     timings: Timings,
 ):
     """One window: uint8 frames [T, H, W, 3] (at the model input `size` or at the frames' size) and Q
-    queries -> masks [Q, T, H0, W0] uint8 (numpy), scores [Q, N], selected [Q]."""
+    queries -> masks [Q, T, H0, W0] uint8 (numpy), scores [Q, N], selected [Q], and the selected
+    queries' confidence per frame [Q, T] (numpy; the window's score where the model has none per frame)."""
     with timings("model_input"), torch.inference_mode():
         video = model.model_input(video.to(runtime.device, non_blocking=True), size)
     input_ids, attention_mask = input_ids.to(runtime.device), attention_mask.to(runtime.device)
@@ -249,11 +260,14 @@ def segment_window(
     for out in forward_window(model, video, input_ids, attention_mask, runtime, timings):
         with timings("postprocess"), torch.inference_mode():
             masks, scores, selected = model.select(out, input_size=size, original_size=original_size)
-            parts.append((masks.cpu().numpy(), scores.float().cpu(), selected.cpu()))
+            per_frame = model.frame_scores(out, selected)
+            if per_frame is None:
+                per_frame = scores.gather(1, selected[:, None].to(scores.device)).expand(-1, masks.shape[1])
+            parts.append((masks.cpu().numpy(), scores.float().cpu(), selected.cpu(), per_frame.float().cpu().numpy()))
     if len(parts) == 1:
         return parts[0]
-    masks, scores, selected = zip(*parts)
-    return np.concatenate(masks), torch.cat(scores), torch.cat(selected)
+    masks, scores, selected, per_frame = zip(*parts)
+    return np.concatenate(masks), torch.cat(scores), torch.cat(selected), np.concatenate(per_frame)
 
 
 def forward_window(model, video, input_ids, attention_mask, runtime, timings: Timings | None = None) -> Iterator[dict]:
@@ -278,12 +292,14 @@ def query_batches(model, queries: int, frames: int) -> list[slice]:
 @dataclass
 class WindowMasks:
     """One window's masks [Q, T, H0, W0] uint8 at the frames' size; frames [window.start, final)
-    are final (no later window covers them)."""
+    are final (no later window covers them); frame_scores [Q, T]: the selected queries' confidence
+    per frame."""
 
     window: Window
     masks: np.ndarray
     final: int
     result: WindowResult
+    frame_scores: np.ndarray | None = None
 
 
 def segment_windows(model, input_ids, attention_mask, source, spans, size, runtime, timings) -> Iterator[WindowMasks]:
@@ -298,38 +314,43 @@ def segment_windows(model, input_ids, attention_mask, source, spans, size, runti
     else:
         windows = read_windows(source, spans, lambda frames: model.preprocess(frames, size), timings)
     for k, window in enumerate(prefetch(windows)):
-        masks, scores, selected = segment_window(
+        masks, scores, selected, per_frame = segment_window(
             model, window.video, input_ids, attention_mask, size, (info.height, info.width), runtime, timings
         )
         picked = scores.gather(1, selected[:, None])[:, 0]
         # Masks are 0/1: counting is ~50x cheaper than a float mean over [T, H0, W0] (0.2 s a window at 720p).
         fraction = [np.count_nonzero(m) / m.size for m in masks]
         result = WindowResult(window.start, window.end, picked.tolist(), selected.tolist(), fraction)
-        yield WindowMasks(window, masks, spans[k + 1][0] if k + 1 < len(spans) else window.end, result)
+        yield WindowMasks(window, masks, spans[k + 1][0] if k + 1 < len(spans) else window.end, result, per_frame)
 
 
 def run_refer(request: ReferRequest, reporter, built: tuple | None = None, source=None) -> ReferSummary:
     """Validate, resolve the runtime, open the input, load the model, loop over windows, summarise.
 
-    `built` (a model and its tokenizer, from `build_referrer`) may be given ready-made, as
-    `rvos bench` and batches do to keep their model loaded across runs; `source` the input already
-    opened (a batch opens the next video while the model works on the current one).
+    `built` (a model and its tokenizer, from `build_referrer`, and with --track the tracker, from
+    `build_propagator`) may be given ready-made, as `rvos bench` and batches do to keep their models
+    loaded across runs; `source` the input already opened (a batch opens the next video while the
+    model works on the current one).
     """
     from rvos_cli.models.registry import title_of
-    from rvos_cli.pipelines.build import build_referrer, model_weights
+    from rvos_cli.pipelines.build import build_propagator, build_referrer, model_weights
     from rvos_cli.pipelines.device import resolve_runtime
     from rvos_cli.pipelines.sources import open_clip
-    from rvos_cli.video import BinaryMaskWriter, OverlayVideoWriter, overlay_masks
 
     texts, output, masks_dir = check_outputs(request)
     weights = model_weights(request.options) if built is None else None  # a missing download fails here
+    tracker_weights = model_weights(request.track) if request.track is not None and built is None else None
     runtime = resolve_runtime(request.runtime)
     timings = Timings(runtime.clock_device)
     with timings("open"):
         source = source or open_clip(request.input, request.clip, reporter)
     info = source.info
     with timings("load"):
-        model, tokenizer = built or build_referrer(request.options, runtime, weights)
+        if built is None:
+            built = build_referrer(request.options, runtime, weights)
+            if request.track is not None:
+                built = (*built, build_propagator(request.track, runtime, tracker_weights)[0])
+        model, tokenizer, tracker = (*built, None)[:3]
         texts = [model.prepare_text(t) for t in texts]
         input_ids, attention_mask, truncated = tokenizer.encode(texts)
     for q in truncated:
@@ -343,44 +364,20 @@ def run_refer(request: ReferRequest, reporter, built: tuple | None = None, sourc
         f"{title_of(model.name)}: {info.num_frames} frames of {info.width}x{info.height}, working at "
         f"{size[1]}x{size[0]}, {len(spans)} window(s) of {request.windows.window}, {len(texts)} "
         f"quer{'y' if len(texts) == 1 else 'ies'} on {runtime.device_type} ({runtime.precision})"
+        + (f"; then {title_of(tracker.name)} tracks each text's object through the video" if tracker else "")
     )
-
-    results: list[WindowResult] = []
-    legend = texts if request.legend else None
+    windows = segment_windows(model, input_ids, attention_mask, source, spans, size, runtime, timings)
+    outputs = ReferOutputs(output, masks_dir, request.query_names or len(texts), texts if request.legend else None)
     began = time.perf_counter()
-    with (
-        reporter.progress("refer", info.num_frames) as advance,
-        contextlib.ExitStack() as outputs,
-        ThreadPoolExecutor(max_workers=1, thread_name_prefix="rvos-encode") as encoder,
-    ):
-        video_out = outputs.enter_context(OverlayVideoWriter(output, info)) if output else None
-        masks_out = None
-        if masks_dir:
-            queries = request.query_names or len(texts)
-            masks_out = outputs.enter_context(BinaryMaskWriter(masks_dir, info.names, queries=queries))
-
-        def write(window: Window, masks: np.ndarray, upto: int) -> None:
-            # Only frames no later window covers are final; the overlap waits for the next window.
-            for offset in range(upto - window.start):
-                frame_masks = masks[:, offset]
-                if video_out is not None:
-                    with timings("overlay"):
-                        video_out.write(overlay_masks(window.frames[offset], frame_masks, legend=legend))
-                if masks_out is not None:
-                    with timings("write"):
-                        masks_out.write(window.start + offset, frame_masks)
-            advance(upto - window.start)
-
-        pending: Future | None = None
-        for part in segment_windows(model, input_ids, attention_mask, source, spans, size, runtime, timings):
-            results.append(part.result)
-            if pending is not None:
-                pending.result()
-            pending = encoder.submit(write, part.window, part.masks, part.final)
-        if pending is not None:
-            pending.result()
-        with timings("finish"):
-            outputs.close()
+    track = None
+    if tracker is None:
+        results = _write_windows(windows, info, outputs, reporter, timings)
+    else:
+        tracked = source if request.tracked_clip in (None, request.clip) else None
+        tracked = tracked or open_clip(request.input, request.tracked_clip, reporter)
+        results, seeds = _write_tracked(windows, info, tracked, tracker, request, outputs, reporter, runtime, timings)
+        info = tracked.info
+        track = {"model": tracker.name, "weights": tracker_weights.name if tracker_weights else "given", "seeds": seeds}
     seconds = time.perf_counter() - began
     weights_name = weights.name if weights else "given"
     return ReferSummary(
@@ -400,4 +397,103 @@ def run_refer(request: ReferRequest, reporter, built: tuple | None = None, sourc
         runtime.describe(),
         seconds,
         timings.rounded(),
+        track,
     )
+
+
+@dataclass
+class ReferOutputs:
+    """Where `rvos refer` writes: the overlay video (None: none), the masks folder (None: none), the
+    masks' query folders (a count or names), and the legend's texts (None: no legend)."""
+
+    video: Path | None
+    masks: Path | None
+    queries: int | tuple[str, ...]
+    legend: list[str] | None
+
+    @contextlib.contextmanager
+    def open(self, info, timings: Timings):
+        """A function writing one frame and its masks [Q, H, W] (frame index, frame, masks), the outputs
+        open meanwhile and complete only when the block succeeds."""
+        from rvos_cli.video import BinaryMaskWriter, OverlayVideoWriter, overlay_masks
+
+        with contextlib.ExitStack() as stack:
+            video = stack.enter_context(OverlayVideoWriter(self.video, info)) if self.video else None
+            masks = stack.enter_context(BinaryMaskWriter(self.masks, info.names, self.queries)) if self.masks else None
+
+            def write(index: int, frame: np.ndarray, frame_masks: np.ndarray) -> None:
+                if video is not None:
+                    with timings("overlay"):
+                        video.write(overlay_masks(frame, frame_masks, legend=self.legend))
+                if masks is not None:
+                    with timings("write"):
+                        masks.write(index, frame_masks)
+
+            yield write
+            with timings("finish"):
+                stack.close()
+
+
+def _write_windows(
+    windows: Iterable[WindowMasks], info, outputs: ReferOutputs, reporter, timings
+) -> list[WindowResult]:
+    """Each window's final frames written (in a thread, while the model works on the next window)."""
+    results: list[WindowResult] = []
+    with (
+        reporter.progress("refer", info.num_frames) as advance,
+        outputs.open(info, timings) as write,
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="rvos-encode") as encoder,
+    ):
+
+        def write_window(part: WindowMasks) -> None:
+            # Only frames no later window covers are final; the overlap waits for the next window.
+            for offset in range(part.final - part.window.start):
+                write(part.window.start + offset, part.window.frames[offset], part.masks[:, offset])
+            advance(part.final - part.window.start)
+
+        pending: Future | None = None
+        for part in windows:
+            results.append(part.result)
+            if pending is not None:
+                pending.result()
+            pending = encoder.submit(write_window, part)
+        if pending is not None:
+            pending.result()
+    return results
+
+
+def _write_tracked(windows, info, tracked, tracker, request, outputs, reporter, runtime, timings):
+    """--track: the referring pass picks each text's seed; the tracker's passes give every frame's masks."""
+    from rvos_cli.pipelines.propagation import model_call
+    from rvos_cli.pipelines.sources import open_clip
+    from rvos_cli.pipelines.track import find_seeds, frame_range, track_video
+
+    with reporter.progress("refer (choosing each text's object)", info.num_frames) as advance:
+        seeds, results = find_seeds(_counted(windows, advance), len(request.texts))
+    for q, seed in enumerate(seeds):
+        if seed is None:
+            reporter.warn(f"query {q + 1}: the referring model gave it no pixel; it has no object to track")
+    clip = request.tracked_clip or request.clip
+
+    def reopen(start: float, end: float):
+        return open_clip(request.input, dataclasses.replace(clip, start=start, end=end, max_seconds=0))
+
+    def open_range(first: int, stop: int):
+        return frame_range(tracked, first, stop, reopen)
+
+    frames = tracked.info.num_frames
+    with (
+        reporter.progress(f"track ({tracker.name})", frames) as advance,
+        outputs.open(tracked.info, timings) as write,
+    ):
+        calls = lambda: model_call(runtime, timings)  # noqa: E731
+        for index, frame, masks in track_video(tracker, seeds, tracked, open_range, calls):
+            write(index, frame, masks.astype(np.uint8))
+            advance(1)
+    return results, seeds
+
+
+def _counted(windows: Iterable[WindowMasks], advance) -> Iterator[WindowMasks]:
+    for part in windows:
+        yield part
+        advance(part.final - part.window.start)

@@ -26,3 +26,10 @@ def select_referred(
     masks = F.interpolate(masks, size=tuple(input_size), mode="bilinear", align_corners=False).sigmoid() > 0.5
     masks = F.interpolate(masks.float(), size=tuple(original_size), mode="nearest")
     return masks.to(torch.uint8), scores, selected
+
+
+def frame_scores(out: dict, selected: torch.Tensor) -> torch.Tensor:
+    """The selected query's "referred" probability on each frame: [B, T] (its mean over frames is the
+    query's score)."""
+    probs = F.softmax(out["pred_is_referred"].float(), dim=-1)[..., 0].permute(1, 0, 2)  # [B, T, N]
+    return probs[torch.arange(probs.shape[0], device=probs.device), :, selected]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from rvos_cli.models.mttr.mttr import VideoFeatures
+from rvos_cli.models.mttr.postprocess import frame_scores as selected_frame_scores
 from rvos_cli.models.mttr.postprocess import select_referred
 from rvos_cli.models.mttr.preprocess import normalize_text
 from rvos_cli.models.referring import WindowedReferrer
@@ -24,3 +25,6 @@ class MttrReferrer(WindowedReferrer):
 
     def select(self, out: dict, input_size: tuple[int, int], original_size: tuple[int, int]):
         return select_referred(out, input_size=input_size, original_size=original_size)
+
+    def frame_scores(self, out: dict, selected: torch.Tensor) -> torch.Tensor:
+        return selected_frame_scores(out, selected)

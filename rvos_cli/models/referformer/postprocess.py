@@ -22,3 +22,9 @@ def select_referred(out: dict, original_size: tuple[int, int]) -> tuple[torch.Te
     masks = masks[torch.arange(masks.shape[0], device=masks.device), :, selected]  # [B, T, h, w]
     masks = F.interpolate(masks, size=tuple(original_size), mode="bilinear", align_corners=False)
     return (masks.sigmoid() > 0.5).to(torch.uint8), scores, selected
+
+
+def frame_scores(out: dict, selected: torch.Tensor) -> torch.Tensor:
+    """The selected query's class probability (max over classes) on each frame: [B, T]."""
+    probs = out["pred_logits"].float().sigmoid().max(-1).values  # [B, T, Q]
+    return probs[torch.arange(probs.shape[0], device=probs.device), :, selected]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from rvos_cli.models.referformer.postprocess import frame_scores as selected_frame_scores
 from rvos_cli.models.referformer.postprocess import select_referred
 from rvos_cli.models.referring import WindowedReferrer
 
@@ -22,3 +23,6 @@ class ReferFormerReferrer(WindowedReferrer):
 
     def select(self, out: dict, input_size: tuple[int, int], original_size: tuple[int, int]):
         return select_referred(out, original_size=original_size)
+
+    def frame_scores(self, out: dict, selected: torch.Tensor) -> torch.Tensor:
+        return selected_frame_scores(out, selected)

@@ -115,6 +115,12 @@ class Sam2Propagator:
             )
         return self._track(frame, self._joining(frame, new_labels, prompts))
 
+    def object_masks(self) -> dict[int, np.ndarray]:
+        """Each object's own mask on the latest frame, bool [H, W] (logit above 0; objects may overlap, unlike
+        the label map `step` returns)."""
+        masks = (self.logits > 0).cpu().numpy()
+        return {object_id: masks[i] for i, object_id in enumerate(self.object_ids)}
+
     def held_frames(self) -> set[int]:
         """The frame indices the per-video state still holds anything of (bounded by the memory window
         plus each object's first frame)."""
@@ -148,7 +154,7 @@ class Sam2Propagator:
                     f"object {prompt.object_id} is given by {how} {where}; "
                     "SAM 2 takes either a mask or a box with points for an object on one frame"
                 )
-            joining[prompt.object_id] = ("points", prompt)
+            joining[prompt.object_id] = ("mask", prompt.mask) if prompt.mask is not None else ("points", prompt)
         return joining
 
     @torch.inference_mode()

@@ -30,3 +30,9 @@ def select_referred(out: dict, original_size: tuple[int, int]) -> tuple[torch.Te
         chunk = F.interpolate(chunk, size=tuple(original_size), mode="bilinear", align_corners=False)
         masks[:, start : start + FRAME_CHUNK] = chunk.sigmoid() > 0.5
     return masks, scores, selected
+
+
+def frame_scores(out: dict, selected: torch.Tensor) -> torch.Tensor:
+    """The selected query's class probability (max over classes) on each frame: [B, T]."""
+    probs = out["pred_cls"].float().sigmoid().amax(dim=-1)  # [B, T, N]
+    return probs[torch.arange(probs.shape[0], device=probs.device), :, selected]
