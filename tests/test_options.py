@@ -110,3 +110,25 @@ def test_refer_model_follows_the_weights():
 )
 def test_window_spans(frames, window, overlap, expected):
     assert WindowOptions(window, overlap).spans(frames) == expected
+
+
+@pytest.mark.parametrize(
+    "args, code",
+    [
+        (["propagate", "clip.mp4", "--mask", "clip.mask.png", "--model", "flow", "-o", "out", "-q"], 0),
+        (["propagate", "clip.mp4", "--mask", "clip.mask.png", "-o", "out2", "-q"], 0),  # auto, nothing installed
+        (["refer", "clip.mp4", "-t", "a cat", "-q"], 3),  # weights missing: said before any model import
+        (["propagate", "clip.mp4", "--mask", "clip.mask.png", "--model", "sam2", "-q"], 3),
+    ],
+)
+def test_a_command_imports_only_what_it_runs(args, code, tiny_work, tmp_path, monkeypatch):
+    """The flow tracker is OpenCV and numpy: a flow run, and a missing-weights error, import neither torch
+    nor transformers (issue 24: start-up)."""
+    monkeypatch.setenv("RVOS_HOME", str(tmp_path / "empty-cache"))
+    probe = PROBE.replace(
+        'print("torch imported" if "torch" in sys.modules else "no torch")',
+        'print(sorted(m for m in ("torch", "transformers") if m in sys.modules), file=sys.stdout)',
+    )
+    result = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True, text=True, timeout=120)
+    assert result.stdout.strip().splitlines()[-1] == "[]", result.stdout + result.stderr
+    assert (code == 0) == (not result.stderr.strip()), result.stderr

@@ -25,7 +25,10 @@ WRAPPER_KEYS = ("model_state_dict", "state_dict", "network", "model")
 # `args` (an argparse.Namespace) and SOC's numpy float score. Plain data, allowed by name. numpy 2
 # moved `numpy.core` to `numpy._core`; a file pickled under either names the scalar constructor by
 # its own version's path, so both names are allowed.
-_SCALAR = (np._core if hasattr(np, "_core") else np.core).multiarray.scalar
+try:
+    from numpy._core.multiarray import scalar as _SCALAR  # numpy 2
+except ImportError:  # numpy 1.x
+    from numpy.core.multiarray import scalar as _SCALAR
 TRAINER_GLOBALS = [
     argparse.Namespace,
     np.dtype,

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from rvos_cli.errors import InputError
+
+if TYPE_CHECKING:
+    import torch
 
 TOKENIZER_FILES = ("vocab.json", "merges.txt")
 MAX_TOKENS = 512  # RoBERTa-base has 514 positions, two of which are reserved for padding offsets

@@ -15,10 +15,9 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 import numpy as np
-import torch
 
 from rvos_cli.errors import InputError
 from rvos_cli.models.options import ModelOptions, ReferModelOptions
@@ -27,6 +26,9 @@ from rvos_cli.paths import safe_name
 from rvos_cli.pipelines.options import ClipOptions, RuntimeOptions, WindowOptions
 from rvos_cli.pipelines.streams import prefetch
 from rvos_cli.pipelines.timing import Timings
+
+if TYPE_CHECKING:
+    import torch
 
 COLOR_NAMES = ("blue", "red", "green", "yellow", "purple", "cyan", "orange", "pink")
 
@@ -86,6 +88,8 @@ def read_windows(
     (the rows of an overlap are kept for the next window). `pin`: the window's tensor in page-locked
     memory, for an asynchronous copy to a GPU.
     """
+    import torch
+
     timings = timings or Timings()
     frames = timings.timed_iter("decode", frames)
     held: dict[int, np.ndarray] = {}
@@ -253,6 +257,8 @@ def segment_window(
     """One window: uint8 frames [T, H, W, 3] (at the model input `size` or at the frames' size) and Q
     queries -> masks [Q, T, H0, W0] uint8 (numpy), scores [Q, N], selected [Q], and the selected
     queries' confidence per frame [Q, T] (numpy; the window's score where the model has none per frame)."""
+    import torch
+
     with timings("model_input"), torch.inference_mode():
         video = model.model_input(video.to(runtime.device, non_blocking=True), size)
     input_ids, attention_mask = input_ids.to(runtime.device), attention_mask.to(runtime.device)
@@ -274,6 +280,8 @@ def forward_window(model, video, input_ids, attention_mask, runtime, timings: Ti
     """The network on one window: the normalised video [T, 3, h, w] encoded once, then the queries
     ([Q, L] ids and mask, on the device) decoded in groups (`query_batches`), each under the runtime's
     precision policy and without autograd; yields each group's raw output."""
+    import torch
+
     timings = timings or Timings()
     with timings("model"), torch.inference_mode(), runtime.compute():
         features = model.encode(video)
@@ -307,6 +315,8 @@ def segment_windows(model, input_ids, attention_mask, source, spans, size, runti
 
     On a CUDA GPU the frames go to the device at their own size and are resized there: the resize
     would cost the reader thread more than the model's forward."""
+    import torch
+
     info = source.info
     if runtime.device_type == "cuda":
         stacked = lambda frames: torch.from_numpy(np.stack(frames))
