@@ -19,3 +19,19 @@ def clean_labels(labels: np.ndarray, radius: int = 1) -> np.ndarray:
         closed = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, kernel).astype(bool)
         out[closed & ((labels == 0) | (labels == object_id)) & (out == 0)] = object_id
     return out
+
+
+def keep_attached(labels: np.ndarray, support: dict[int, np.ndarray]) -> np.ndarray:
+    """labels [H, W] uint8 -> the same without the parts of each object (8-connected) that do not touch its
+    `support` [H, W] bool (where its own motion put it): colour alone may extend an object, never start a
+    piece of it elsewhere. In place; returns `labels`."""
+    for object_id, where in support.items():
+        mask = labels == object_id
+        count, parts = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
+        if count <= 2:
+            continue
+        attached = np.zeros(count, bool)
+        attached[np.unique(parts[where & mask])] = True
+        attached[0] = False
+        labels[mask & ~attached[parts]] = 0
+    return labels
