@@ -21,6 +21,8 @@ OBJECT_RATE, BACKGROUND_RATE = 0.05, 0.3
 MAX_EVIDENCE = 3.0
 # Counts added to every bin: a colour never seen is not impossible.
 PRIOR_COUNT = 0.2
+# A colour is typical of an object where its histogram is this many times the prior's level.
+TYPICAL = 10.0
 # Colour may overrule the inner motion while at most this share of the ring looks like the object, and
 # may lead the mask's shape while at most LEAD_LOOKALIKE does (outline.py, fusion.py).
 LOOKALIKE, LEAD_LOOKALIKE = 0.05, 0.2
@@ -93,8 +95,18 @@ class ColourModels:
         self.background: dict[int, np.ndarray] = {}
         self.lookalike: dict[int, float] = {}
 
-    def update(self, index: np.ndarray, labels: np.ndarray, width: int, restart: bool = False) -> None:
-        """`restart`: the background models start again from this frame (a new shot)."""
+    def update(
+        self,
+        index: np.ndarray,
+        labels: np.ndarray,
+        width: int,
+        restart: bool = False,
+        shapes: dict[int, np.ndarray] | None = None,
+    ) -> None:
+        """`restart`: the background models start again from this frame (a new shot). `shapes`: where each
+        object is thought to be in full ([H, W] bool); pixels there of the object's typical colours are left
+        out of its background ring, so that a part its mask lost is not learnt as its surroundings (which
+        would keep it lost), while an occluder over it is."""
         for object_id in np.unique(labels):
             if object_id == 0:
                 continue
@@ -102,6 +114,8 @@ class ColourModels:
             inner = cv2.erode(mask.astype(np.uint8), disc(1)).astype(bool)
             inner = inner if inner.any() else mask
             surround = ring(mask, width)
+            if shapes is not None and int(object_id) in self.object and int(object_id) in shapes:
+                surround &= ~(shapes[int(object_id)] & self.typical(index, int(object_id)))
             around = histogram(index, surround)
             key = int(object_id)
             if key not in self.object:
@@ -113,9 +127,14 @@ class ColourModels:
             ratio = log_ratio(self.object[key], self.background[key])[index[surround]]
             self.lookalike[key] = float(np.mean(ratio > 0)) if ratio.size else 1.0
 
+    def typical(self, index: np.ndarray, object_id: int) -> np.ndarray:
+        """index [h, w] -> [h, w] bool: pixels of colours the object has shown (well above the prior)."""
+        own = self.object[object_id]
+        return own[index] > TYPICAL * own.min()
+
     def evidence(self, index: np.ndarray, object_id: int, smooth: bool = False) -> np.ndarray:
         """index [h, w] int32 -> [h, w] float32 bounded log-likelihood ratio, object against its surroundings.
         `smooth`: the object's histogram spread to neighbouring bins first, for an object whose colour its
         surroundings do not have, so the extremes of its shading count as its own."""
-        own = spread(self.object[object_id]) if smooth else self.object[object_id]
+        own = np.maximum(self.object[object_id], spread(self.object[object_id])) if smooth else self.object[object_id]
         return log_ratio(own, self.background[object_id])[index]

@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 
 from rvos_cli.errors import InputError
-from rvos_cli.models.flow.appearance import LEAD_LOOKALIKE, LOOKALIKE, TEXTURED, ColourModels, colour_index, texture
+from rvos_cli.models.flow.appearance import LOOKALIKE, TEXTURED, ColourModels, colour_index, texture
 from rvos_cli.models.flow.cleanup import clean_labels, keep_attached
 from rvos_cli.models.flow.cuts import CutDetector
 from rvos_cli.models.flow.fusion import MAX_GROWTH, assign, bounds, cap_area, object_score, prior_log_odds
@@ -27,6 +27,9 @@ HOLD_SHARE, HOLD_FRAMES = 0.3, 3
 # A lost object is looked for within this many px of where it was expected, plus LOST_SPREAD px for each
 # frame it has been lost, for at most LOST_FRAMES frames.
 LOST_SPREAD, LOST_FRAMES = 2, 50
+# An object is taken to be partly hidden under this share of its reference area, or under WHOLE when it
+# lost more than 1 - SHRINKING of its area since the previous frame.
+HIDDEN, SHRINKING = 0.75, 0.95
 # Share of the frame's short side within which a lost object is first looked for.
 LOST_RADIUS = 0.05
 
@@ -89,6 +92,8 @@ class FlowPropagator:
         self.tracks: dict[int, ShapeTrack] = {}
         self.lost: dict[int, Lost] = {}
         self.texture: dict[int, float] = {}
+        self._fit: dict[int, float] = {}
+        self._visible: dict[int, float] = {}
         self._remember(frame, self._gray(frame), colour_index(frame), labels.astype(np.uint8))
 
     def step(self, frame: np.ndarray, new_labels: np.ndarray | None = None) -> np.ndarray:
@@ -106,7 +111,8 @@ class FlowPropagator:
             if object_id and int(object_id) not in self.tracks:
                 self.tracks[int(object_id)] = ShapeTrack(labels == object_id)
                 self.lost.pop(int(object_id), None)
-        self.colours.update(index, labels, self._band(frame) * 3, restart=cut)
+        shapes = {k: track.template for k, track in self.tracks.items()}
+        self.colours.update(index, labels, self._band(frame) * 3, restart=cut, shapes=shapes)
         small = self._small(labels, gray.shape)
         self.memory.update(gray, small)
         for object_id in self.tracks:
@@ -114,6 +120,9 @@ class FlowPropagator:
             if value is not None:
                 old = self.texture.get(object_id, value)
                 self.texture[object_id] = 0.9 * old + 0.1 * value
+        areas = {int(k): float((labels == k).sum()) for k in self.tracks}
+        self._change = {k: area / max(1.0, self._visible.get(k, area)) for k, area in areas.items()}
+        self._visible = areas
         self._previous, self._labels = gray, labels
 
     # -- within a shot ---------------------------------------------------------------------------------
@@ -148,21 +157,23 @@ class FlowPropagator:
         small = self._small(visible, gray.shape)
         guess = rescale(track.motion, scale)
         inner = estimate_motion(self._previous, gray, small, guess)
-        if _touches_border(visible) or visible.sum() < WHOLE * track.area:
+        smooth = self.texture.get(object_id, 0.0) < TEXTURED
+        if self._hidden(object_id, track, visible):
             # Partly hidden or leaving the frame: the flow there is the occluder's or unreliable; without
             # corners of its own, coast on the last velocity measured on the object itself.
-            return Reading(track.predict(None if inner is None else rescale(inner, 1 / scale)), in_view=False)
+            predicted = track.predict(None if inner is None else rescale(inner, 1 / scale))
+            led = smooth and self._fit.get(object_id, -np.inf) >= FIT_TRUST
+            return Reading(predicted, colour_led=led, in_view=False)
         if inner is None:
             # Whole but too small or smooth for corners: match its pixels.
             inner = match_translation(self._previous, gray, small, guess)
         inner = None if inner is None else rescale(inner, 1 / scale)
         fits = self._fits(object_id, track, index, inner)
         best, fit = fits.best() if fits is not None else (None, -np.inf)
+        self._fit[object_id] = fit
         lookalike = self.colours.lookalike.get(object_id, 1.0)
         reading = Reading(track.template)
-        reading.colour_led = (
-            fit >= FIT_STRONG and lookalike < LEAD_LOOKALIKE and self.texture.get(object_id, 0.0) < TEXTURED
-        )
+        reading.colour_led = smooth and fit >= FIT_TRUST
         if inner is None and fit >= FIT_TRUST:
             motion, reading.inner_ok = best, False
         elif inner is not None and fit >= FIT_STRONG and lookalike < LOOKALIKE:
@@ -177,6 +188,15 @@ class FlowPropagator:
             guessed = edge_flow(backward, dense == object_id, self._band(index))
             reading.predicted = track.predict(guessed, measured=False)
         return reading
+
+    def _hidden(self, object_id: int, track: ShapeTrack, visible: np.ndarray) -> bool:
+        """Whether the object is partly hidden or leaving the frame: on the frame's edge, under HIDDEN of its
+        reference area, or short of whole and shrinking fast (an occluder covering it); a mask that is slowly
+        losing a few pixels is not."""
+        area = float(visible.sum())
+        if _touches_border(visible) or area < HIDDEN * track.area:
+            return True
+        return area < WHOLE * track.area and self._change.get(object_id, 1.0) < SHRINKING
 
     def _fits(self, object_id: int, track: ShapeTrack, index: np.ndarray, inner: np.ndarray | None) -> FitMap | None:
         """The fit of the object's shape over its colour evidence, around where its velocity and its inner
