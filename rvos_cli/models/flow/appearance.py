@@ -12,6 +12,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from rvos_cli.models.flow.masks import bounds, object_ids
+
 BINS = 16  # per channel; 16^3 colour bins
 SHIFT = 8 - int(np.log2(BINS))
 # Share of each frame's pixels in the running models: the object's own adapts slowly (it must not
@@ -73,14 +75,15 @@ def texture(gray: np.ndarray, mask: np.ndarray) -> float | None:
     """gray [H, W] uint8, mask [H, W] bool -> the median fine detail (|gray - its blur at 1.5 px|, grey
     levels) well inside the mask, or None when nothing is well inside. A flat or shaded surface with
     camera noise gives about 1-2, a textured one 4 and more."""
-    inner = cv2.erode(mask.astype(np.uint8), np.ones((7, 7), np.uint8)).astype(bool)
+    box = bounds(mask, 4)
+    if box is None:
+        return None
+    inner = cv2.erode(mask[box].astype(np.uint8), np.ones((7, 7), np.uint8)).astype(bool)
     if not inner.any():
         return None
-    ys, xs = np.nonzero(inner)
-    box = (slice(max(0, ys.min() - 4), ys.max() + 5), slice(max(0, xs.min() - 4), xs.max() + 5))
     patch = gray[box].astype(np.float32)
     detail = np.abs(patch - cv2.GaussianBlur(patch, (0, 0), 1.5))
-    return float(np.median(detail[inner[box]]))
+    return float(np.median(detail[inner]))
 
 
 class ColourModels:
@@ -107,25 +110,26 @@ class ColourModels:
         object is thought to be in full ([H, W] bool); pixels there of the object's typical colours are left
         out of its background ring, so that a part its mask lost is not learnt as its surroundings (which
         would keep it lost), while an occluder over it is."""
-        for object_id in np.unique(labels):
-            if object_id == 0:
-                continue
+        for object_id in object_ids(labels):
             mask = labels == object_id
-            inner = cv2.erode(mask.astype(np.uint8), disc(1)).astype(bool)
-            inner = inner if inner.any() else mask
-            surround = ring(mask, width)
-            if shapes is not None and int(object_id) in self.object and int(object_id) in shapes:
-                surround &= ~(shapes[int(object_id)] & self.typical(index, int(object_id)))
-            around = histogram(index, surround)
-            key = int(object_id)
-            if key not in self.object:
-                self.object[key], self.background[key] = histogram(index, inner), around
+            box = bounds(mask, width + 1)
+            crop, pixels = mask[box], index[box]
+            inner = cv2.erode(crop.astype(np.uint8), disc(1)).astype(bool)
+            inner = inner if inner.any() else crop
+            surround = ring(crop, width)
+            if shapes is not None and object_id in self.object and object_id in shapes:
+                surround &= ~(shapes[object_id][box] & self.typical(pixels, object_id))
+            around = histogram(pixels, surround)
+            if object_id not in self.object:
+                self.object[object_id], self.background[object_id] = histogram(pixels, inner), around
             else:
-                self.object[key] = (1 - OBJECT_RATE) * self.object[key] + OBJECT_RATE * histogram(index, inner)
+                self.object[object_id] = (1 - OBJECT_RATE) * self.object[object_id] + OBJECT_RATE * histogram(
+                    pixels, inner
+                )
                 rate = 1.0 if restart else BACKGROUND_RATE
-                self.background[key] = (1 - rate) * self.background[key] + rate * around
-            ratio = log_ratio(self.object[key], self.background[key])[index[surround]]
-            self.lookalike[key] = float(np.mean(ratio > 0)) if ratio.size else 1.0
+                self.background[object_id] = (1 - rate) * self.background[object_id] + rate * around
+            ratio = log_ratio(self.object[object_id], self.background[object_id])[pixels[surround]]
+            self.lookalike[object_id] = float(np.mean(ratio > 0)) if ratio.size else 1.0
 
     def typical(self, index: np.ndarray, object_id: int) -> np.ndarray:
         """index [h, w] -> [h, w] bool: pixels of colours the object has shown (well above the prior)."""

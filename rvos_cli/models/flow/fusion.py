@@ -29,18 +29,6 @@ RIGID_WEIGHT = 0.7
 LEAD_WEIGHT = 2.0
 
 
-def bounds(mask: np.ndarray, margin: int) -> tuple[slice, slice] | None:
-    """The bounding box of `mask` [H, W] grown by `margin`, clipped to the frame; None if empty."""
-    ys, xs = np.nonzero(mask.any(axis=1))[0], np.nonzero(mask.any(axis=0))[0]
-    if not len(ys):
-        return None
-    height, width = mask.shape
-    return (
-        slice(max(0, ys[0] - margin), min(height, ys[-1] + 1 + margin)),
-        slice(max(0, xs[0] - margin), min(width, xs[-1] + 1 + margin)),
-    )
-
-
 def prior_log_odds(rigid: np.ndarray, dense: np.ndarray, softness: float) -> np.ndarray:
     """rigid, dense [h, w] bool predictions -> [h, w] float32 log-odds of the object, softened over
     about `softness` pixels across each predicted edge."""

@@ -13,7 +13,8 @@ from rvos_cli.errors import InputError
 from rvos_cli.models.flow.appearance import LOOKALIKE, TEXTURED, ColourModels, colour_index, texture
 from rvos_cli.models.flow.cleanup import clean_labels, keep_attached
 from rvos_cli.models.flow.cuts import CutDetector
-from rvos_cli.models.flow.fusion import MAX_GROWTH, assign, bounds, cap_area, object_score, prior_log_odds
+from rvos_cli.models.flow.fusion import MAX_GROWTH, assign, cap_area, object_score, prior_log_odds
+from rvos_cli.models.flow.masks import bounds, object_ids, touches_border
 from rvos_cli.models.flow.motion import estimate_motion, match_translation, rescale
 from rvos_cli.models.flow.optical_flow import DenseFlow
 from rvos_cli.models.flow.outline import FIT_STRONG, FIT_TRUST, FitMap, choose, edge_flow, fit_map, shift_of
@@ -34,11 +35,6 @@ HIDDEN, SHRINKING = 0.75, 0.95
 LOST_RADIUS = 0.05
 
 
-def _touches_border(mask: np.ndarray) -> bool:
-    """mask [H, W] bool -> whether any of its pixels is on the frame's edge."""
-    return bool(mask[0].any() or mask[-1].any() or mask[:, 0].any() or mask[:, -1].any())
-
-
 @dataclass
 class Reading:
     """What one step learned about an object: its predicted shape [H, W] bool; whether its colour leads the
@@ -54,12 +50,14 @@ class Reading:
 
 @dataclass
 class Lost:
-    """An object whose track ended: the shape [H, W] bool where it was expected, frames since, and whether
-    it went with a scene cut (then only the first frame of a later shot may find it again)."""
+    """An object whose track ended: the shape [H, W] bool where it was expected, frames since, whether it
+    went with a scene cut (then only the first frame of a later shot may find it again), and, if it left
+    the frame, its velocity [2] then (it comes back against it, not along it)."""
 
     expected: np.ndarray | None
     since: int = 0
     at_cut: bool = False
+    exit_velocity: np.ndarray | None = None
 
 
 class FlowPropagator:
@@ -107,10 +105,10 @@ class FlowPropagator:
 
     def _remember(self, frame: np.ndarray, gray: np.ndarray, index: np.ndarray, labels: np.ndarray, cut=False):
         """Start tracks for new ids and update every model from the decided `labels`."""
-        for object_id in np.unique(labels):
-            if object_id and int(object_id) not in self.tracks:
-                self.tracks[int(object_id)] = ShapeTrack(labels == object_id)
-                self.lost.pop(int(object_id), None)
+        for object_id in object_ids(labels):
+            if object_id not in self.tracks:
+                self.tracks[object_id] = ShapeTrack(labels == object_id)
+                self.lost.pop(object_id, None)
         shapes = {k: track.template for k, track in self.tracks.items()}
         self.colours.update(index, labels, self._band(frame) * 3, restart=cut, shapes=shapes)
         small = self._small(labels, gray.shape)
@@ -138,7 +136,7 @@ class FlowPropagator:
         labels = clean_labels(labels, radius=max(1, round(min(shape) / 480)))
         labels = keep_attached(labels, {k: r.predicted for k, r in readings.items()})
         self._hold(labels, index, readings)
-        self._find(labels, index, gray)
+        self._find(labels, index, gray, backward)
         self._settle(labels, readings)
         return labels
 
@@ -194,7 +192,7 @@ class FlowPropagator:
         reference area, or short of whole and shrinking fast (an occluder covering it); a mask that is slowly
         losing a few pixels is not."""
         area = float(visible.sum())
-        if _touches_border(visible) or area < HIDDEN * track.area:
+        if touches_border(visible) or area < HIDDEN * track.area:
             return True
         return area < WHOLE * track.area and self._change.get(object_id, 1.0) < SHRINKING
 
@@ -260,12 +258,14 @@ class FlowPropagator:
             labels[free] = object_id
             track.held += 1
 
-    def _find(self, labels: np.ndarray, index: np.ndarray, gray: np.ndarray) -> None:
+    def _find(self, labels: np.ndarray, index: np.ndarray, gray: np.ndarray, backward: np.ndarray) -> None:
         """Look for missing objects near where they were expected (in place)."""
         band = self._band(index)
         for object_id, track in self.tracks.items():
             if track.missing and not (labels == object_id).any():
-                self._place(labels, object_id, track.template, band + LOST_SPREAD * track.missing, index, gray)
+                found = self._search(object_id, track.template, band + LOST_SPREAD * track.missing, index, gray)
+                if found is not None:
+                    labels[found & (labels == 0)] = object_id
         for object_id, lost in list(self.lost.items()):
             lost.since += 1
             if lost.at_cut or lost.expected is None:
@@ -274,13 +274,18 @@ class FlowPropagator:
                 del self.lost[object_id]
                 continue
             radius = round(LOST_RADIUS * min(index.shape)) + LOST_SPREAD * lost.since
-            self._place(labels, object_id, lost.expected, radius, index, gray)
-
-    def _place(self, labels, object_id, expected, radius, index, gray) -> None:
-        textured = self.texture.get(object_id, 0.0) >= TEXTURED
-        found = self.memory.find_near(object_id, index, gray, self.colours, expected, radius, textured)
-        if found is not None:
+            found = self._search(object_id, lost.expected, radius, index, gray)
+            if found is None:
+                continue
+            # Something of its look where it left the frame, moving on the way it left, is another one
+            # (the next hatch on a roof passing under the camera), not it coming back.
+            if lost.exit_velocity is not None and float(-np.median(backward[found], axis=0) @ lost.exit_velocity) > 0:
+                continue
             labels[found & (labels == 0)] = object_id
+
+    def _search(self, object_id, expected, radius, index, gray) -> np.ndarray | None:
+        textured = self.texture.get(object_id, 0.0) >= TEXTURED
+        return self.memory.find_near(object_id, index, gray, self.colours, expected, radius, textured)
 
     def _settle(self, labels: np.ndarray, readings: dict[int, Reading]) -> None:
         """Update shape templates; end the tracks of objects unseen too long or gone out of the frame (with
@@ -290,7 +295,10 @@ class FlowPropagator:
             mask = labels == object_id
             grow = GROW_LED if reading.colour_led else GROW
             if not track.settle(reading.predicted, mask, (labels != 0) & ~mask, grow):
-                self.lost[object_id] = Lost(self._expected(object_id, track))
+                left = touches_border(track.template)
+                self.lost[object_id] = Lost(
+                    self._expected(object_id, track), exit_velocity=track.velocity.copy() if left else None
+                )
                 del self.tracks[object_id]
                 labels[mask] = 0
 
@@ -361,8 +369,8 @@ class FlowPropagator:
     def _join(self, labels: np.ndarray, new_labels: np.ndarray) -> np.ndarray:
         """Objects first annotated on this frame replace whatever was predicted under them."""
         labels = labels.copy()
-        for object_id in np.unique(new_labels):
-            if object_id and object_id not in self.memory.known:
+        for object_id in object_ids(new_labels):
+            if object_id not in self.memory.known:
                 labels[new_labels == object_id] = object_id
         return labels
 

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from rvos_cli.models.flow.appearance import ColourModels, disc, histogram, log_ratio, ring
-from rvos_cli.models.flow.fusion import bounds
+from rvos_cli.models.flow.masks import bounds, object_ids
 from rvos_cli.models.flow.outline import fit_map
 
 # A view is remembered while the object keeps at least this share of its reference area.
@@ -39,11 +39,6 @@ class ObjectView:
     area: int
 
 
-def _box(mask: np.ndarray) -> tuple[slice, slice]:
-    ys, xs = np.nonzero(mask)
-    return slice(ys.min(), ys.max() + 1), slice(xs.min(), xs.max() + 1)
-
-
 def _shifted(mask: np.ndarray, shift: np.ndarray) -> np.ndarray:
     """[H, W] bool moved by (dx, dy) px (rounded), what leaves the frame dropped."""
     motion = np.float32([[1, 0, round(float(shift[0]))], [0, 1, round(float(shift[1]))]])
@@ -64,20 +59,18 @@ class ObjectMemory:
     def update(self, gray: np.ndarray, labels: np.ndarray) -> None:
         """Remember the view (gray [H, W] uint8) of every object that is (nearly) whole and not cut by the
         frame border."""
-        for object_id in np.unique(labels):
-            if object_id == 0:
-                continue
+        for object_id in object_ids(labels):
             mask = labels == object_id
             area = int(mask.sum())
-            view = self.views.get(int(object_id))
+            view = self.views.get(object_id)
             if view is not None and area < KEEP_AREA * view.area:
                 continue
-            box = _box(mask)
+            box = bounds(mask, 0)
             on_border = box[0].start == 0 or box[1].start == 0
             on_border |= box[0].stop == labels.shape[0] or box[1].stop == labels.shape[1]
             if view is not None and on_border:
                 continue
-            self.views[int(object_id)] = ObjectView(gray[box].copy(), mask[box].copy(), area)
+            self.views[object_id] = ObjectView(gray[box].copy(), mask[box].copy(), area)
 
     def matches(self, object_id: int, gray: np.ndarray, mask: np.ndarray) -> bool:
         """Whether the remembered view correlates with `gray` [h, w] (the resolution views are kept at) near
@@ -141,7 +134,7 @@ class ObjectMemory:
             region = parts == part
             region = cv2.morphologyEx(region.astype(np.uint8), cv2.MORPH_CLOSE, disc(ring_width)).astype(bool)
             fit = float(evidence[region].mean() - evidence[ring(region, 2 * ring_width)].mean())
-            if fit < best_fit or _shape_match(view.mask, region[_box(region)]) < SHAPE_MATCH:
+            if fit < best_fit or _shape_match(view.mask, region[bounds(region, 0)]) < SHAPE_MATCH:
                 continue
             if textured and not self.matches(object_id, gray, region):
                 continue

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from rvos_cli.models.flow.masks import centroid
 from rvos_cli.models.flow.motion import IDENTITY
 
 # The visible mask replaces the template when it covers this share of the reference area.
@@ -77,8 +78,7 @@ class ShapeTrack:
 
     def centre(self) -> np.ndarray:
         """[2] float32 (x, y) centroid of the template (0, 0 when empty)."""
-        ys, xs = np.nonzero(self.template)
-        return np.float32([xs.mean(), ys.mean()]) if len(xs) else np.zeros(2, np.float32)
+        return centroid(self.template)
 
     def settle(self, predicted: np.ndarray, visible: np.ndarray, others: np.ndarray, grow: float = GROW) -> bool:
         """predicted, visible, others [H, W] bool (others: pixels of other objects). Adopt the visible mask,

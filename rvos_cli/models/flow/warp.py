@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import functools
+
 import cv2
 import numpy as np
 
 
+@functools.lru_cache(maxsize=4)
+def _grid(height: int, width: int) -> np.ndarray:
+    """[H, W, 2] float32 pixel coordinates (x, y), made once per frame size."""
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    return np.stack([xs, ys], axis=-1)
+
+
 def _sample(image: np.ndarray, flow: np.ndarray, interpolation: int) -> np.ndarray:
     """image sampled at (x + flow_x, y + flow_y) for every pixel (x, y) of the flow field."""
-    height, width = flow.shape[:2]
-    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
-    return cv2.remap(
-        image, xs + flow[..., 0], ys + flow[..., 1], interpolation, borderMode=cv2.BORDER_CONSTANT, borderValue=0
-    )
+    where = _grid(*flow.shape[:2]) + flow
+    return cv2.remap(image, where, None, interpolation, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
 
 
 def warp_labels(labels: np.ndarray, backward_flow: np.ndarray) -> np.ndarray:
