@@ -181,8 +181,12 @@ class FlowPropagator:
             motion = inner
         if motion is not None:
             reading.predicted = track.predict(motion)
+        elif track.measured:
+            # Nothing of it could be measured in this frame (a flash, a blur, something passing in front of
+            # it): it goes on as it was going.
+            reading.predicted = track.predict(None)
         else:
-            # No motion of its own: the dense flow along its outline, where its edge moves.
+            # No motion of its own yet: the dense flow along its outline, where its edge moves.
             guessed = edge_flow(backward, dense == object_id, self._band(index))
             reading.predicted = track.predict(guessed, measured=False)
         return reading

@@ -37,7 +37,8 @@ class ShapeTrack:
     """template [H, W] bool full-frame shape; area: reference area (px); motion [2, 3] float32 last
     full-resolution motion; velocity [2] float32 (dx, dy) of its centre at the last measured motion;
     missing: frames unseen; coasting: whether the last prediction had no motion of its own to go by;
-    held: frames in a row its prediction was shown in place of evidence that vanished."""
+    held: frames in a row its prediction was shown in place of evidence that vanished; measured: whether
+    its velocity was ever measured on the object itself."""
 
     template: np.ndarray
     area: float = 0.0
@@ -46,6 +47,7 @@ class ShapeTrack:
     missing: int = 0
     coasting: bool = False
     held: int = 0
+    measured: bool = False
 
     def __post_init__(self):
         self.area = self.area or float(self.template.sum())
@@ -62,6 +64,7 @@ class ShapeTrack:
         elif measured:
             centre = self.centre()
             self.velocity = motion[:, :2] @ centre + motion[:, 2] - centre
+            self.measured = True
         self.motion = motion
         self.area *= abs(float(np.linalg.det(motion[:, :2])))
         height, width = self.template.shape
