@@ -20,7 +20,7 @@ from rvos_cli.models.flow.optical_flow import DenseFlow
 from rvos_cli.models.flow.outline import FIT_STRONG, FIT_TRUST, FitMap, choose, edge_flow, fit_map, shift_of
 from rvos_cli.models.flow.redetect import ObjectMemory
 from rvos_cli.models.flow.shape import GROW, GROW_LED, WHOLE, ShapeTrack
-from rvos_cli.models.flow.warp import camera_motion, changed, warp_labels
+from rvos_cli.models.flow.warp import camera_motion, changed, warp_image, warp_labels
 
 # An object whose mask all but vanishes (under this share of its reference area) while nothing hides it
 # and its predicted place does not look like its surroundings is shown there for up to HOLD_FRAMES frames.
@@ -31,6 +31,8 @@ LOST_SPREAD, LOST_FRAMES = 2, 50
 # An object is taken to be partly hidden under this share of its reference area, or under WHOLE when it
 # lost more than 1 - SHRINKING of its area since the previous frame.
 HIDDEN, SHRINKING = 0.75, 0.95
+# Mean absolute difference (grey levels) under which the dense flow explains what an object's pixels show.
+EXPLAINED = 12.0
 # Share of the frame's short side within which a lost object is first looked for.
 LOST_RADIUS = 0.05
 
@@ -128,6 +130,7 @@ class FlowPropagator:
     def _follow(self, gray: np.ndarray, index: np.ndarray) -> np.ndarray:
         shape = index.shape
         flow = self.flow(gray, self._previous)
+        self._residual = cv2.absdiff(gray, warp_image(self._previous, flow))
         backward = self._to_full(flow, shape)
         dense = warp_labels(self._labels, backward)
         readings = {k: self._read(k, track, gray, index, backward, dense) for k, track in self.tracks.items()}
@@ -181,15 +184,20 @@ class FlowPropagator:
             motion = inner
         if motion is not None:
             reading.predicted = track.predict(motion)
-        elif track.measured:
-            # Nothing of it could be measured in this frame (a flash, a blur, something passing in front of
-            # it): it goes on as it was going.
+        elif track.measured and not self._flow_explains(dense == object_id, gray):
+            # Nothing of it could be measured in this frame, nor does the flow explain what is there (a flash,
+            # something passing in front of it): it goes on as it was going.
             reading.predicted = track.predict(None)
         else:
-            # No motion of its own yet: the dense flow along its outline, where its edge moves.
+            # No motion of its own: the dense flow along its outline, where its edge moves.
             guessed = edge_flow(backward, dense == object_id, self._band(index))
             reading.predicted = track.predict(guessed, measured=False)
         return reading
+
+    def _flow_explains(self, mask: np.ndarray, gray: np.ndarray) -> bool:
+        """Whether the dense flow, applied to the previous frame, reproduces this one over `mask` [H, W] bool."""
+        small = self._small(mask, gray.shape)
+        return bool(small.any()) and float(self._residual[small].mean()) < EXPLAINED
 
     def _hidden(self, object_id: int, track: ShapeTrack, visible: np.ndarray) -> bool:
         """Whether the object is partly hidden or leaving the frame: on the frame's edge, under HIDDEN of its

@@ -21,6 +21,12 @@ def _sample(image: np.ndarray, flow: np.ndarray, interpolation: int) -> np.ndarr
     return cv2.remap(image, where, None, interpolation, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
 
 
+def warp_image(image: np.ndarray, backward_flow: np.ndarray) -> np.ndarray:
+    """[H, W] uint8 previous frame, backward flow [H, W, 2] -> the previous frame moved onto the current one
+    (bilinear; black where the flow points outside)."""
+    return _sample(image, backward_flow, cv2.INTER_LINEAR)
+
+
 def warp_labels(labels: np.ndarray, backward_flow: np.ndarray) -> np.ndarray:
     """labels [H, W] uint8 of the previous frame, backward flow [H, W, 2] (current -> previous)
     -> [H, W] uint8 labels of the current frame; pixels that come from outside the frame are 0."""
