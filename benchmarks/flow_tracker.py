@@ -229,6 +229,14 @@ def one_colour_clips() -> list[Clip]:
             Thing(2, "box", (22 * k, 30 * k), blue, linear(210 * k, 140 * k, -2.5 * k, -0.4 * k), contrast=0),
             Thing(1, "ellipse", (30 * k, 22 * k), red, linear(40 * k, 110 * k, 4 * k, 0.3 * k), contrast=0),
         ]
+        shaded = [
+            Thing(
+                1, "ellipse", (34 * k, 34 * k), (225, 170, 40), linear(60 * k, 100 * k, 3.5 * k, 0.8 * k), 4, shading=45
+            ),
+            Thing(
+                2, "box", (26 * k, 18 * k), (150, 60, 170), linear(260 * k, 180 * k, -3 * k, -0.5 * k), 4, shading=35
+            ),
+        ]
         out += [
             Clip(
                 "flat" + size,
@@ -258,26 +266,7 @@ def one_colour_clips() -> list[Clip]:
                 width,
                 height,
                 50,
-                [
-                    Thing(
-                        1,
-                        "ellipse",
-                        (34 * k, 34 * k),
-                        (225, 170, 40),
-                        linear(60 * k, 100 * k, 3.5 * k, 0.8 * k),
-                        contrast=4,
-                        shading=45,
-                    ),
-                    Thing(
-                        2,
-                        "box",
-                        (26 * k, 18 * k),
-                        (150, 60, 170),
-                        linear(260 * k, 180 * k, -3 * k, -0.5 * k),
-                        contrast=4,
-                        shading=35,
-                    ),
-                ],
+                shaded,
                 lookalike=False,
                 noise=3.0,
                 seed=2,
@@ -289,26 +278,7 @@ def one_colour_clips() -> list[Clip]:
                 width,
                 height,
                 50,
-                [
-                    Thing(
-                        1,
-                        "ellipse",
-                        (34 * k, 34 * k),
-                        (225, 170, 40),
-                        linear(60 * k, 100 * k, 3.5 * k, 0.8 * k),
-                        contrast=4,
-                        shading=45,
-                    ),
-                    Thing(
-                        2,
-                        "box",
-                        (26 * k, 18 * k),
-                        (150, 60, 170),
-                        linear(260 * k, 180 * k, -3 * k, -0.5 * k),
-                        contrast=4,
-                        shading=35,
-                    ),
-                ],
+                shaded,
                 regions=False,
                 background=(120, 125, 130),
                 background_contrast=0.0,

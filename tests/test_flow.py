@@ -48,16 +48,21 @@ def _ellipse_clip(frames, centre, velocity, colour, background, pillar=None, siz
         yield np.clip(frame, 0, 255).astype(np.uint8), labels
 
 
-def _track(clip):
-    """Run the propagator from the first frame's labels -> list of (predicted, true) object-1 masks."""
+def _track_all(clip):
+    """Run the propagator from the first frame's labels -> list of (predicted, true) label maps."""
     propagator = FlowPropagator()
     out = []
     for index, (frame, truth) in enumerate(clip):
         if index == 0:
             propagator.start(frame, truth)
             continue
-        out.append((propagator.step(frame) == 1, truth == 1))
+        out.append((propagator.step(frame), truth))
     return out
+
+
+def _track(clip):
+    """Run the propagator from the first frame's labels -> list of (predicted, true) object-1 masks."""
+    return [(predicted == 1, truth == 1) for predicted, truth in _track_all(clip)]
 
 
 def test_fast_finely_textured_object_is_followed():
@@ -220,18 +225,6 @@ def _skin(frame, inside, skin, cx, cy):
     ys, xs = np.mgrid[0 : frame.shape[0], 0 : frame.shape[1]].astype(np.float32)
     moved = cv2.remap(skin, xs - cx + 40, ys - cy + 40, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
     frame[inside] = moved[inside]
-
-
-def _track_all(clip):
-    """Run the propagator from the first frame's labels -> list of (predicted, true) label maps."""
-    propagator = FlowPropagator()
-    out = []
-    for index, (frame, truth) in enumerate(clip):
-        if index == 0:
-            propagator.start(frame, truth)
-            continue
-        out.append((propagator.step(frame), truth))
-    return out
 
 
 def test_flat_coloured_object_crossing_a_busy_background_is_followed():

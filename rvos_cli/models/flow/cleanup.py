@@ -21,17 +21,18 @@ def clean_labels(labels: np.ndarray, radius: int = 1) -> np.ndarray:
     return out
 
 
-def keep_attached(labels: np.ndarray, support: dict[int, np.ndarray]) -> np.ndarray:
-    """labels [H, W] uint8 -> the same without the parts of each object (8-connected) that do not touch its
-    `support` [H, W] bool (where its own motion put it): colour alone may extend an object, never start a
-    piece of it elsewhere. In place; returns `labels`."""
+def keep_attached(labels: np.ndarray, support: dict[int, np.ndarray], reach: int) -> np.ndarray:
+    """labels [H, W] uint8 -> the same without the parts of each object (8-connected) farther than `reach` px
+    from its `support` [H, W] bool (where its own motion put it): colour alone may extend an object, never
+    start a piece of it elsewhere. In place; returns `labels`."""
     for object_id, where in support.items():
         mask = labels == object_id
         count, parts = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
         if count <= 2:
             continue
+        near = cv2.dilate(where.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1,) * 2))
         attached = np.zeros(count, bool)
-        attached[np.unique(parts[where & mask])] = True
+        attached[np.unique(parts[near.astype(bool) & mask])] = True
         attached[0] = False
         labels[mask & ~attached[parts]] = 0
     return labels

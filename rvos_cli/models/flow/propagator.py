@@ -111,7 +111,7 @@ class FlowPropagator:
             if object_id not in self.tracks:
                 self.tracks[object_id] = ShapeTrack(labels == object_id)
                 self.lost.pop(object_id, None)
-        shapes = {k: track.template for k, track in self.tracks.items()}
+        shapes = {k: track.template for k, track in self.tracks.items() if self.texture.get(k, 0.0) < TEXTURED}
         self.colours.update(index, labels, self._band(frame) * 3, restart=cut, shapes=shapes)
         small = self._small(labels, gray.shape)
         self.memory.update(gray, small)
@@ -137,7 +137,7 @@ class FlowPropagator:
         still = self._still(gray, flow, shape) if any(r.colour_led for r in readings.values()) else None
         labels = self._decide(index, dense, readings, still)
         labels = clean_labels(labels, radius=max(1, round(min(shape) / 480)))
-        labels = keep_attached(labels, {k: r.predicted for k, r in readings.items()})
+        labels = keep_attached(labels, {k: r.predicted for k, r in readings.items()}, reach=self._band(index))
         self._hold(labels, index, readings)
         self._find(labels, index, gray, backward)
         self._settle(labels, readings)
