@@ -111,7 +111,7 @@ class FlowPropagator:
             if object_id not in self.tracks:
                 self.tracks[object_id] = ShapeTrack(labels == object_id)
                 self.lost.pop(object_id, None)
-        shapes = {k: track.template for k, track in self.tracks.items() if self.texture.get(k, 0.0) < TEXTURED}
+        shapes = {k: track.template for k, track in self.tracks.items()}
         self.colours.update(index, labels, self._band(frame) * 3, restart=cut, shapes=shapes)
         small = self._small(labels, gray.shape)
         self.memory.update(gray, small)
