@@ -29,7 +29,7 @@ GROW, GROW_LED = 0.005, 0.05
 # A template not seen for this many frames is dropped; re-detection may bring the object back.
 MAX_MISSING = 12
 # A track whose predicted shape keeps less than this share of its reference area has left the frame.
-GONE = 0.3
+GONE = 0.15
 
 
 @dataclass
