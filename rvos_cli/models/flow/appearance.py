@@ -25,9 +25,8 @@ MAX_EVIDENCE = 3.0
 PRIOR_COUNT = 0.2
 # A colour is typical of an object where its histogram is this many times the prior's level.
 TYPICAL = 10.0
-# Colour may overrule the inner motion while at most this share of the ring looks like the object, and
-# may lead the mask's shape while at most LEAD_LOOKALIKE does (outline.py, fusion.py).
-LOOKALIKE, LEAD_LOOKALIKE = 0.05, 0.2
+# Colour may overrule the inner motion while at most this share of the ring looks like the object (outline.py).
+LOOKALIKE = 0.05
 # Fine detail (texture(), grey levels) from which an object has texture of its own to be tracked by.
 TEXTURED = 2.5
 

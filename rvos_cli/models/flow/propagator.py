@@ -158,41 +158,45 @@ class FlowPropagator:
         small = self._small(visible, gray.shape)
         guess = rescale(track.motion, scale)
         inner = estimate_motion(self._previous, gray, small, guess)
-        smooth = self.texture.get(object_id, 0.0) < TEXTURED
+        textureless = self.texture.get(object_id, 0.0) < TEXTURED
         if self._hidden(object_id, track, visible):
             # Partly hidden or leaving the frame: the flow there is the occluder's or unreliable; without
             # corners of its own, coast on the last velocity measured on the object itself.
             predicted = track.predict(None if inner is None else rescale(inner, 1 / scale))
-            led = smooth and self._fit.get(object_id, -np.inf) >= FIT_TRUST
+            led = textureless and self._fit.get(object_id, -np.inf) >= FIT_TRUST
             return Reading(predicted, colour_led=led, in_view=False)
         if inner is None:
             # Whole but too small or smooth for corners: match its pixels.
             inner = match_translation(self._previous, gray, small, guess)
         inner = None if inner is None else rescale(inner, 1 / scale)
         fits = self._fits(object_id, track, index, inner)
-        best, fit = fits.best() if fits is not None else (None, -np.inf)
-        self._fit[object_id] = fit
-        lookalike = self.colours.lookalike.get(object_id, 1.0)
-        reading = Reading(track.template)
-        reading.colour_led = smooth and fit >= FIT_TRUST
-        if inner is None and fit >= FIT_TRUST:
-            motion, reading.inner_ok = best, False
-        elif inner is not None and fit >= FIT_STRONG and lookalike < LOOKALIKE:
-            outline = choose(inner, fits, track.centre())
-            motion, reading.inner_ok = (inner, True) if outline is None else (outline, False)
-        else:
-            motion = inner
+        self._fit[object_id] = fits.best()[1] if fits is not None else -np.inf
+        motion, inner_ok = self._motion(object_id, track, inner, fits)
         if motion is not None:
-            reading.predicted = track.predict(motion)
+            predicted = track.predict(motion)
         elif track.measured and not self._flow_explains(dense == object_id, gray):
             # Nothing of it could be measured in this frame, nor does the flow explain what is there (a flash,
             # something passing in front of it): it goes on as it was going.
-            reading.predicted = track.predict(None)
+            predicted = track.predict(None)
         else:
             # No motion of its own: the dense flow along its outline, where its edge moves.
-            guessed = edge_flow(backward, dense == object_id, self._band(index))
-            reading.predicted = track.predict(guessed, measured=False)
-        return reading
+            predicted = track.predict(edge_flow(backward, dense == object_id, self._band(index)), measured=False)
+        led = textureless and self._fit[object_id] >= FIT_TRUST
+        return Reading(predicted, colour_led=led, inner_ok=inner_ok)
+
+    def _motion(
+        self, object_id: int, track: ShapeTrack, inner: np.ndarray | None, fits: FitMap | None
+    ) -> tuple[np.ndarray | None, bool]:
+        """(the object's motion [2, 3] or None, whether it is its inside's): the inner motion unless there is
+        none (then the outline's, if its colour fits at all) or the consistency test prefers the outline's."""
+        fit = self._fit[object_id]
+        if inner is None:
+            return (fits.best()[0], False) if fit >= FIT_TRUST else (None, True)
+        if fit >= FIT_STRONG and self.colours.lookalike.get(object_id, 1.0) < LOOKALIKE:
+            outline = choose(inner, fits, track.centre())
+            if outline is not None:
+                return outline, False
+        return inner, True
 
     def _flow_explains(self, mask: np.ndarray, gray: np.ndarray) -> bool:
         """Whether the dense flow, applied to the previous frame, reproduces this one over `mask` [H, W] bool."""
