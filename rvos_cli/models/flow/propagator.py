@@ -84,7 +84,19 @@ class FlowPropagator:
         self.size = size
         self.flow = DenseFlow()
 
-    def start(self, frame: np.ndarray, labels: np.ndarray) -> None:
+    @classmethod
+    def from_options(cls, network: None, options, **context) -> FlowPropagator:
+        return cls(size=options.size)
+
+    def working_size(self, height: int, width: int) -> tuple[int, int]:
+        """The size the flow is computed at (labels are decided at the frame's own size)."""
+        scale = self._scale((height, width))
+        return round(height * scale), round(width * scale)
+
+    def settings(self) -> dict:
+        return {"size": self.size}
+
+    def start(self, frame: np.ndarray, labels: np.ndarray, prompts=(), num_frames=None) -> None:
         self.cuts = CutDetector()
         self.cuts(frame)
         self.colours = ColourModels()
@@ -96,7 +108,7 @@ class FlowPropagator:
         self._visible: dict[int, float] = {}
         self._remember(frame, self._gray(frame), colour_index(frame), labels.astype(np.uint8))
 
-    def step(self, frame: np.ndarray, new_labels: np.ndarray | None = None) -> np.ndarray:
+    def step(self, frame: np.ndarray, new_labels: np.ndarray | None = None, prompts=()) -> np.ndarray:
         gray, index = self._gray(frame), colour_index(frame)
         cut = self.cuts(frame)
         labels = self._new_shot(gray, index) if cut else self._follow(gray, index)
