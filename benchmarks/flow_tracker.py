@@ -1,12 +1,19 @@
-"""Synthetic benchmark of the weight-free flow tracker (`rvos propagate --model flow`), issue 14.
+"""Synthetic benchmark of the weight-free flow tracker (`rvos propagate --model flow`), issues 14 and 23.
 
-Writes clips with exact ground truth (finely textured objects moving at 1-10 px/frame, one object
-crossing in front of another, an object on a background of nearly its colour, a scale change, a
-short full occlusion behind an unlabelled pillar) at 320x240 and 854x480, runs the real command on
-each, scores it with `rvos eval` and prints one markdown table: J and F per clip (mean over its
-objects), the worst last-frame area error among its objects, and the tracker's frames/s.
+Writes clips with exact ground truth at 320x240 and 854x480, runs the real command on each, scores
+it with `rvos eval` and prints one markdown table: J and F per clip (mean over its objects), the
+worst last-frame area error among the objects present on the last frame, and the tracker's frames/s.
 
-    python benchmarks/flow_tracker.py --out /tmp/flow-bench            # all clips
+The textured set (issue 14): finely textured objects moving at 1-10 px/frame, one object crossing in
+front of another, an object on a background of nearly its colour, a scale change, a short full
+occlusion behind an unlabelled pillar. The one-colour set (issue 23): flat-coloured objects with and
+without sensor noise crossing over a busy background, shaded objects of one colour on a textured and
+on a flat background, a tinted window sliding over a pattern that stays put, a scene cut after which
+one object is seen again elsewhere and the other is gone, and an object that triples in area by
+standing up (not a similarity).
+
+    python benchmarks/flow_tracker.py --out /tmp/flow-bench                  # all clips
+    python benchmarks/flow_tracker.py --out /tmp/flow-bench --set one-colour # issue 23's clips
     python benchmarks/flow_tracker.py --out /tmp/flow-bench --clips fast_320 crossing_320
 """
 
@@ -26,14 +33,19 @@ import numpy as np
 
 from rvos_cli.video.palette import read_label_png, write_palette_png
 
-# A trajectory maps the frame index to (centre x, centre y) in pixels and a scale factor.
-Trajectory = Callable[[int], tuple[float, float, float]]
+# A trajectory maps the frame index to (centre x, centre y) in pixels and a scale factor, one for both
+# axes or (x, y); a thing is drawn on the frames where its centre is not None.
+Scale = float | tuple[float, float]
+Trajectory = Callable[[int], tuple[float | None, float | None, Scale]]
 
 
 @dataclass(frozen=True)
 class Thing:
     """One labelled object: id (0 = unlabelled occluder), ellipse or box of half-size (rx, ry) px at
-    scale 1, base RGB colour, texture contrast and cell size (px), and its trajectory."""
+    scale 1, base RGB colour, texture contrast and cell size (px), its trajectory, a shading
+    amplitude (a smooth light-to-dark gradient across it, as on a ball; 0 = none) and a tint: above
+    0 it is a window that shows the scene behind it, (1 - tint) * scene + tint * colour, so its
+    inside does not move with it."""
 
     object_id: int
     kind: str
@@ -42,11 +54,16 @@ class Thing:
     trajectory: Trajectory
     contrast: float = 60.0
     cell: float = 3.0
+    shading: float = 0.0
+    tint: float = 0.0
 
 
 @dataclass(frozen=True)
 class Clip:
-    """A benchmark clip: size, length, background colour/contrast and its things, back to front."""
+    """A benchmark clip: size, length, background colour/contrast and its things, back to front.
+    `regions`: a background of several smooth colour regions (else one colour); `noise`: the camera's
+    noise (std, grey levels); `cut`: the frame where a second shot with another background starts (0: none);
+    `group`: "textured" (issue 14) or "one-colour" (issue 23)."""
 
     name: str
     width: int
@@ -58,6 +75,10 @@ class Clip:
     lookalike: bool = True
     seed: int = 0
     notes: str = field(default="", compare=False)
+    regions: bool = True
+    noise: float = 2.0
+    cut: int = 0
+    group: str = "textured"
 
 
 def texture(height: int, width: int, cell: float, rng: np.random.Generator) -> np.ndarray:
@@ -80,8 +101,35 @@ def accelerating(x0: float, y0: float, v0: float, v1: float, frames: int, vy: fl
     return lambda t: (x0 + v0 * t + 0.5 * (v1 - v0) * t * t / frames, y0 + vy * t, 1.0)
 
 
+def standing_up(x: float, bottom: float, half_height: float, frames: int, vx: float = 0.0) -> Trajectory:
+    """A thing whose height grows from 1 to 3 times over `frames` frames, its width fixed, its bottom
+    edge at `bottom` (it stands up, its area triples), drifting sideways at `vx` px/frame."""
+
+    def at(t: int) -> tuple[float, float, Scale]:
+        stretch = 1 + 2 * min(t, frames) / frames
+        return x + vx * t, bottom - half_height * stretch, (1.0, stretch)
+
+    return at
+
+
+def shots(first: Trajectory | None, second: Trajectory | None, cut: int) -> Trajectory:
+    """`first` before frame `cut` and `second` from it (either None: not in that shot)."""
+
+    def at(t: int) -> tuple[float | None, float | None, Scale]:
+        trajectory = first if t < cut else second
+        return trajectory(t) if trajectory else (None, None, 1.0)
+
+    return at
+
+
 def clips() -> list[Clip]:
-    """The benchmark set: 8 clips, 40-90 frames, 320x240 and 854x480."""
+    """The benchmark set: the 8 textured clips of issue 14 and the 14 one-colour clips of issue 23,
+    40-90 frames, 320x240 and 854x480."""
+    return textured_clips() + one_colour_clips()
+
+
+def textured_clips() -> list[Clip]:
+    """Issue 14's set: 8 clips of finely textured objects, 40-90 frames, 320x240 and 854x480."""
     return [
         Clip(
             "fast_320",
@@ -171,10 +219,157 @@ def clips() -> list[Clip]:
     ]
 
 
+def one_colour_clips() -> list[Clip]:
+    """Issue 23's set: objects with little or no texture of their own, at 320x240 and 854x480."""
+    out = []
+    for width, height, k in ((320, 240, 1.0), (854, 480, 2.0)):
+        size = f"_{width}"
+        red, blue = (205, 45, 50), (40, 90, 215)
+        crossing = [
+            Thing(2, "box", (22 * k, 30 * k), blue, linear(210 * k, 140 * k, -2.5 * k, -0.4 * k), contrast=0),
+            Thing(1, "ellipse", (30 * k, 22 * k), red, linear(40 * k, 110 * k, 4 * k, 0.3 * k), contrast=0),
+        ]
+        shaded = [
+            Thing(
+                1, "ellipse", (34 * k, 34 * k), (225, 170, 40), linear(60 * k, 100 * k, 3.5 * k, 0.8 * k), 4, shading=45
+            ),
+            Thing(
+                2, "box", (26 * k, 18 * k), (150, 60, 170), linear(260 * k, 180 * k, -3 * k, -0.5 * k), 4, shading=35
+            ),
+        ]
+        out += [
+            Clip(
+                "flat" + size,
+                width,
+                height,
+                50,
+                crossing,
+                lookalike=False,
+                noise=0.0,
+                group="one-colour",
+                notes="two flat-coloured objects (no texture, no noise) crossing over a busy background",
+            ),
+            Clip(
+                "flat_noisy" + size,
+                width,
+                height,
+                50,
+                crossing,
+                lookalike=False,
+                noise=4.0,
+                seed=1,
+                group="one-colour",
+                notes="the same with sensor noise (std 4)",
+            ),
+            Clip(
+                "shaded_textured" + size,
+                width,
+                height,
+                50,
+                shaded,
+                lookalike=False,
+                noise=3.0,
+                seed=2,
+                group="one-colour",
+                notes="a shaded ball and box of one colour each over a textured background",
+            ),
+            Clip(
+                "shaded_plain" + size,
+                width,
+                height,
+                50,
+                shaded,
+                regions=False,
+                background=(120, 125, 130),
+                background_contrast=0.0,
+                lookalike=False,
+                noise=3.0,
+                seed=3,
+                group="one-colour",
+                notes="the same over a flat background",
+            ),
+            Clip(
+                "window" + size,
+                width,
+                height,
+                50,
+                [
+                    Thing(
+                        1,
+                        "ellipse",
+                        (40 * k, 30 * k),
+                        (60, 110, 230),
+                        linear(60 * k, 110 * k, 3 * k, 0.4 * k),
+                        contrast=0,
+                        tint=0.5,
+                    ),
+                ],
+                lookalike=False,
+                seed=4,
+                group="one-colour",
+                notes="a tinted window at 3 px/frame over a pattern that stays put (its inside does not move)",
+            ),
+            Clip(
+                "cut" + size,
+                width,
+                height,
+                40,
+                [
+                    Thing(
+                        1,
+                        "ellipse",
+                        (30 * k, 24 * k),
+                        (200, 80, 70),
+                        shots(linear(60 * k, 90 * k, 3 * k, 0.5 * k), linear(230 * k, 160 * k, -2 * k, 0), 20),
+                    ),
+                    Thing(
+                        2,
+                        "box",
+                        (24 * k, 28 * k),
+                        (40, 90, 215),
+                        shots(linear(230 * k, 70 * k, -2 * k, 1 * k), None, 20),
+                        contrast=0,
+                    ),
+                ],
+                lookalike=False,
+                cut=20,
+                seed=5,
+                group="one-colour",
+                notes="a scene cut at frame 20: the textured ellipse is seen again elsewhere, the flat box is gone",
+            ),
+            Clip(
+                "grow" + size,
+                width,
+                height,
+                50,
+                [
+                    Thing(
+                        1,
+                        "ellipse",
+                        (26 * k, 20 * k),
+                        (150, 150, 165),
+                        standing_up(150 * k, 200 * k, 20 * k, 40, 0.5 * k),
+                        contrast=5,
+                        cell=4,
+                        shading=25,
+                    )
+                ],
+                lookalike=False,
+                seed=6,
+                group="one-colour",
+                notes="a grey object with faint texture that stands up: its height and area triple in 40 frames",
+            ),
+        ]
+    return out
+
+
 def _inside(thing: Thing, xs: np.ndarray, ys: np.ndarray, t: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(inside [H, W] bool, u, v): pixel coordinates relative to the thing's centre, in its own unscaled frame."""
     cx, cy, scale = thing.trajectory(t)
-    u, v = (xs - cx) / scale, (ys - cy) / scale
+    if cx is None:
+        return np.zeros(xs.shape, bool), xs, ys
+    sx, sy = scale if isinstance(scale, tuple) else (scale, scale)
+    u, v = (xs - cx) / sx, (ys - cy) / sy
     rx, ry = thing.half_size
     if thing.kind == "ellipse":
         return (u / rx) ** 2 + (v / ry) ** 2 <= 1, u, v
@@ -197,6 +392,13 @@ def regions(height: int, width: int, palette: np.ndarray, rng: np.random.Generat
     return (weights / weights.sum(axis=-1, keepdims=True)) @ palette
 
 
+def _background(clip: Clip, palette: list, rng: np.random.Generator) -> np.ndarray:
+    """[H, W, 3] float32: smooth regions of the palette's colours (or the first colour alone) plus texture."""
+    h, w = clip.height, clip.width
+    base = regions(h, w, np.float32(palette), rng) if clip.regions else np.full((h, w, 3), palette[0], np.float32)
+    return base + clip.background_contrast * colour_texture(h, w, 3, rng)
+
+
 def render(clip: Clip) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Frames [H, W, 3] uint8 RGB and labels [H, W] uint8, one per frame. The background is made of
     regions of several colours, among them the objects' own where `clip.lookalike`; textures move with
@@ -206,21 +408,33 @@ def render(clip: Clip) -> tuple[list[np.ndarray], list[np.ndarray]]:
     ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
     palette = [clip.background, (150, 140, 120), (60, 80, 70)]
     palette += [thing.colour for thing in clip.things if thing.object_id and clip.lookalike]
-    background = regions(h, w, np.float32(palette), rng) + clip.background_contrast * colour_texture(h, w, 3, rng)
+    background = _background(clip, palette, rng)
     skins = []
     for thing in clip.things:
         size = int(2.6 * max(thing.half_size)) + 8
         skins.append(np.float32(thing.colour) + thing.contrast * colour_texture(size, size, thing.cell, rng))
+    # The second shot: other colours in other places.
+    second = _background(clip, [(90, 100, 130), (170, 160, 150), (70, 60, 50)], rng) if clip.cut else background
     frames, labels = [], []
     for t in range(clip.frames):
-        frame, label = background.copy(), np.zeros((h, w), np.uint8)
+        frame = (second if clip.cut and t >= clip.cut else background).copy()
+        label = np.zeros((h, w), np.uint8)
         for thing, skin in zip(clip.things, skins):
             inside, u, v = _inside(thing, xs, ys, t)
+            if not inside.any():
+                continue
             centre = skin.shape[0] / 2
             sampled = cv2.remap(skin, u + centre, v + centre, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+            if thing.shading:  # lit from the top left
+                rx, ry = thing.half_size
+                sampled += thing.shading * np.clip(-(u / rx + v / ry) / 2, -1, 1)[..., None]
+            if thing.tint:
+                sampled = (1 - thing.tint) * frame + thing.tint * np.float32(thing.colour)
             frame[inside] = sampled[inside]
             label[inside] = thing.object_id
-        frame = cv2.GaussianBlur(frame, (0, 0), 0.6) + rng.normal(0, 2.0, frame.shape).astype(np.float32)
+        frame = cv2.GaussianBlur(frame, (0, 0), 0.6)
+        if clip.noise:
+            frame += rng.normal(0, clip.noise, frame.shape).astype(np.float32)
         frames.append(np.clip(frame, 0, 255).astype(np.uint8))
         labels.append(label)
     return frames, labels
@@ -253,7 +467,7 @@ def score(root: Path) -> dict:
 
 
 def last_frame_area_error(clip: Clip, root: Path) -> float:
-    """Worst |predicted area - true area| / true area over the clip's objects on its last frame."""
+    """Worst |predicted area - true area| / true area over the objects on the clip's last frame."""
     name = f"{clip.frames - 1:05d}.png"
     truth = read_label_png(root / "gt" / clip.name / name)
     pred = read_label_png(root / "pred" / clip.name / name)
@@ -265,25 +479,28 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True, help="folder for clips, ground truth and predictions")
     parser.add_argument("--clips", nargs="*", help="names of the clips to run (default: all)")
+    parser.add_argument("--set", choices=("textured", "one-colour"), help="run only this set (default: both)")
     args = parser.parse_args(argv)
-    chosen = [c for c in clips() if not args.clips or c.name in args.clips]
+    chosen = [c for c in clips() if (not args.clips or c.name in args.clips) and args.set in (None, c.group)]
     speeds = {}
     for clip in chosen:
         write_clip(clip, args.out)
         speeds[clip.name] = propagate(clip, args.out)
     videos = score(args.out)["videos"]
-    rows, js, fs = [], [], []
+    rows, js, fs = [], {}, {}
     for clip in chosen:
         objects = videos[clip.name].values()
         j, f = np.mean([o["J-Mean"] for o in objects]), np.mean([o["F-Mean"] for o in objects])
-        js.append(j), fs.append(f)
+        js.setdefault(clip.group, []).append(j), fs.setdefault(clip.group, []).append(f)
         area = last_frame_area_error(clip, args.out)
         size = f"{clip.width}x{clip.height}, {clip.frames} frames, {len(objects)} obj"
         rows.append(f"| {clip.name} | {size} | {j:.3f} | {f:.3f} | {100 * area:.1f} % | {speeds[clip.name]:.1f} |")
     print("| clip | input | J | F | last-frame area error (worst object) | frames/s |")
     print("| --- | --- | --- | --- | --- | --- |")
     print("\n".join(rows))
-    print(f"| **mean** | {len(chosen)} clips | **{np.mean(js):.3f}** | **{np.mean(fs):.3f}** | | |")
+    for group in js:
+        count = f"{len(js[group])} {group} clips"
+        print(f"| **mean** | {count} | **{np.mean(js[group]):.3f}** | **{np.mean(fs[group]):.3f}** | | |")
     return 0
 
 

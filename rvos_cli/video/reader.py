@@ -26,7 +26,10 @@ from rvos_cli.video.ffmpeg import has_audio, stream_kinds  # noqa: E402
 from rvos_cli.video.images import MAX_PIXELS, MAX_SIDE, read_header, read_image  # noqa: E402
 from rvos_cli.video.timecode import format_time, parse_time  # noqa: E402
 
-cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+if hasattr(cv2.utils, "logging"):
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+else:  # OpenCV before 4.9 has the switch alone (2: errors only)
+    cv2.setLogLevel(2)
 
 FRAME_EXTENSIONS = IMAGE_SUFFIXES  # what a frames folder lists (.png, .jpg, .jpeg)
 DEFAULT_FRAMES_FPS = 24.0

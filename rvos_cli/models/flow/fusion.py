@@ -6,6 +6,12 @@ where both agree the prior is strong and colour can hardly overturn it (a simila
 background is not absorbed); where they disagree (a lagging edge, a limb the rigid motion misses,
 an occluder) the prior is even and the colour evidence decides. The log-odds are smoothed a little
 so decisions follow regions, not single pixels; an area cap stops a mask from swelling.
+
+When the object's colour sets it clearly apart and it has little texture of its own (a ball, a car
+body, an animal's fur), colour leads: its evidence counts twice, enough to overturn the motion prior,
+so the mask follows the object's outline as it grows or turns. It leads only where the image changed
+beyond the camera's motion or where the object's own pixels moved to: a still patch of background
+of the object's colour beside it is never taken by colour alone.
 """
 
 from __future__ import annotations
@@ -19,18 +25,8 @@ CERTAIN = 0.97
 MAX_GROWTH = 1.0
 # Trust in the rigid prediction against the dense one: dense flow drags edges along with the background.
 RIGID_WEIGHT = 0.7
-
-
-def bounds(mask: np.ndarray, margin: int) -> tuple[slice, slice] | None:
-    """The bounding box of `mask` [H, W] grown by `margin`, clipped to the frame; None if empty."""
-    ys, xs = np.nonzero(mask.any(axis=1))[0], np.nonzero(mask.any(axis=0))[0]
-    if not len(ys):
-        return None
-    height, width = mask.shape
-    return (
-        slice(max(0, ys[0] - margin), min(height, ys[-1] + 1 + margin)),
-        slice(max(0, xs[0] - margin), min(width, xs[-1] + 1 + margin)),
-    )
+# How many times the colour evidence counts where colour leads.
+LEAD_WEIGHT = 2.0
 
 
 def prior_log_odds(rigid: np.ndarray, dense: np.ndarray, softness: float) -> np.ndarray:
@@ -42,9 +38,12 @@ def prior_log_odds(rigid: np.ndarray, dense: np.ndarray, softness: float) -> np.
     return np.log(soft / (1 - soft))
 
 
-def object_score(prior: np.ndarray, evidence: np.ndarray, smoothing: int) -> np.ndarray:
-    """[h, w] float32 log-odds of the object: prior plus colour evidence, box-smoothed over `smoothing` px."""
+def object_score(prior: np.ndarray, evidence: np.ndarray, smoothing: int, lead: np.ndarray | None = None) -> np.ndarray:
+    """[h, w] float32 log-odds of the object: prior plus colour evidence, box-smoothed over `smoothing` px,
+    counted LEAD_WEIGHT times where `lead` [h, w] bool."""
     evidence = cv2.blur(evidence, (smoothing, smoothing)) if smoothing > 1 else evidence
+    if lead is not None:
+        evidence = np.where(lead, LEAD_WEIGHT * evidence, evidence)
     return prior + evidence
 
 

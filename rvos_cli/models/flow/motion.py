@@ -122,13 +122,3 @@ def rescale(motion: np.ndarray, factor: float) -> np.ndarray:
     out = motion.copy()
     out[:, 2] *= factor
     return out
-
-
-def median_translation(backward_flow: np.ndarray, mask: np.ndarray) -> np.ndarray | None:
-    """backward flow [H, W, 2] (current -> previous), mask [H, W] bool of the object in the current frame
-    -> [2, 3] float32 pure translation by minus the median flow over the mask, or None if it is empty."""
-    if not mask.any():
-        return None
-    motion = IDENTITY.copy()
-    motion[:, 2] = -np.median(backward_flow[mask], axis=0)
-    return motion

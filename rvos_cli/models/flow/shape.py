@@ -5,6 +5,8 @@ would lose the hidden part for good. The shape template keeps the whole object, 
 and is replaced by the visible mask whenever the object is (nearly) whole again. Being whole is
 judged against a reference area that follows the object's scale and forgets slowly, so a gradual
 occlusion is not mistaken for the object shrinking, while a real change of shape is adopted in time.
+An object whose colour sets it clearly apart (its outline leads) may grow much faster: an animal standing
+up or a head turning grows by a third within a few frames, and its colour, not a rate, bounds it.
 """
 
 from __future__ import annotations
@@ -14,25 +16,29 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from rvos_cli.models.flow.masks import centroid
 from rvos_cli.models.flow.motion import IDENTITY
 
 # The visible mask replaces the template when it covers this share of the reference area.
 WHOLE = 0.9
 # Per frame, the reference area moves this share of the way towards the visible area when smaller.
 FORGET = 0.02
-# ... and at most this share towards it per frame when larger (beyond the scale its motion explains).
-GROW = 0.005
+# ... and at most this share towards it per frame when larger (beyond the scale its motion explains),
+# or this much when its colour leads (outline.py).
+GROW, GROW_LED = 0.005, 0.05
 # A template not seen for this many frames is dropped; re-detection may bring the object back.
 MAX_MISSING = 12
 # A track whose predicted shape keeps less than this share of its reference area has left the frame.
-GONE = 0.3
+GONE = 0.15
 
 
 @dataclass
 class ShapeTrack:
     """template [H, W] bool full-frame shape; area: reference area (px); motion [2, 3] float32 last
     full-resolution motion; velocity [2] float32 (dx, dy) of its centre at the last measured motion;
-    missing: frames unseen; coasting: whether the last prediction had no motion of its own to go by."""
+    missing: frames unseen; coasting: whether the last prediction had no motion of its own to go by;
+    held: frames in a row its prediction was shown in place of evidence that vanished; measured: whether
+    its velocity was ever measured on the object itself."""
 
     template: np.ndarray
     area: float = 0.0
@@ -40,6 +46,8 @@ class ShapeTrack:
     velocity: np.ndarray = field(default_factory=lambda: np.zeros(2, np.float32))
     missing: int = 0
     coasting: bool = False
+    held: int = 0
+    measured: bool = False
 
     def __post_init__(self):
         self.area = self.area or float(self.template.sum())
@@ -56,6 +64,7 @@ class ShapeTrack:
         elif measured:
             centre = self.centre()
             self.velocity = motion[:, :2] @ centre + motion[:, 2] - centre
+            self.measured = True
         self.motion = motion
         self.area *= abs(float(np.linalg.det(motion[:, :2])))
         height, width = self.template.shape
@@ -72,13 +81,13 @@ class ShapeTrack:
 
     def centre(self) -> np.ndarray:
         """[2] float32 (x, y) centroid of the template (0, 0 when empty)."""
-        ys, xs = np.nonzero(self.template)
-        return np.float32([xs.mean(), ys.mean()]) if len(xs) else np.zeros(2, np.float32)
+        return centroid(self.template)
 
-    def settle(self, predicted: np.ndarray, visible: np.ndarray, others: np.ndarray) -> bool:
+    def settle(self, predicted: np.ndarray, visible: np.ndarray, others: np.ndarray, grow: float = GROW) -> bool:
         """predicted, visible, others [H, W] bool (others: pixels of other objects). Adopt the visible mask,
-        plus what other objects hide of the prediction, when it is whole; else keep the prediction.
-        -> False when the object has been unseen long enough to drop the track."""
+        plus what other objects hide of the prediction, when it is whole; else keep the prediction. `grow`:
+        the most the reference area may grow this frame (GROW, or GROW_LED). -> False when the object has
+        been unseen long enough to drop the track."""
         if predicted.sum() < GONE * self.area:  # most of the shape has left the frame
             return False
         shown = visible | (predicted & others)
@@ -87,7 +96,7 @@ class ShapeTrack:
         if area >= WHOLE * self.area:
             # The reference follows a whole object slowly both ways, so neither bleeding nor erosion sticks.
             self.template = shown
-            self.area = min(self.area * (1 + GROW), max(area, self.area - FORGET * (self.area - area)))
+            self.area = min(self.area * (1 + grow), max(area, self.area - FORGET * (self.area - area)))
         else:
             self.template = predicted
             if visible.any() and not self.coasting:  # a hidden object says nothing about its size
